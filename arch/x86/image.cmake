@@ -1,0 +1,1 @@
+# Placeholder until the boot path lands: the image target is defined here.
