@@ -1,0 +1,11 @@
+# Hardware access and the image's own run time: image only.
+set(SLUICE_IMAGE_SOURCES_ARCH_X86
+    arch/x86/entry.S
+    arch/x86/interrupt_entry.S
+    arch/x86/console.cpp
+    arch/x86/descriptors.cpp
+    arch/x86/interrupts.cpp
+    arch/x86/paging.cpp
+    arch/x86/runtime.cpp
+    arch/x86/serial.cpp
+    arch/x86/shutdown.cpp)

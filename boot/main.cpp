@@ -1,0 +1,189 @@
+// The boot sequence: from the first C++ instruction to the verdict.
+//
+// entry.S calls sluice_main() in long mode on the boot stack with the first
+// 4 GiB identity-mapped. The order matters: exceptions are reported from the
+// first line on, the console exists before anything can complain, and the
+// boot information is copied before the page allocator may hand out the
+// memory around it.
+#include "arch/x86/console.hpp"
+#include "arch/x86/descriptors.hpp"
+#include "arch/x86/interrupts.hpp"
+#include "arch/x86/paging.hpp"
+#include "arch/x86/shutdown.hpp"
+#include "boot/boot_information.hpp"
+#include "drivers/acpi/table_directory.hpp"
+#include "drivers/pci/ecam.hpp"
+#include "drivers/pci/enumeration.hpp"
+#include "drivers/pci/identity_mapped_mmio.hpp"
+#include "drivers/pci/port_configuration.hpp"
+#include "drivers/pci/select.hpp"
+#include "mm/heap.hpp"
+#include "mm/page_allocator.hpp"
+
+#include <sluice/cmdline.hpp>
+#include <sluice/log.hpp>
+#include <sluice/memory_map.hpp>
+
+#ifndef SLUICE_VERSION
+#error "SLUICE_VERSION must be defined by the build (arch/x86/image.cmake)"
+#endif
+
+// Bounds of the loaded image, .bss included (arch/x86/linker.ld).
+extern "C" const uint8_t sluice_image_start[];
+extern "C" const uint8_t sluice_image_end[];
+
+namespace sluice {
+namespace {
+
+constexpr Logger boot_logger{"boot"};
+constexpr Logger memory_logger{"memory"};
+constexpr Logger mm_logger{"mm"};
+
+// The heap's first region; it grows from the page allocator beyond that.
+constexpr uint64_t initial_heap_pages = 256;
+
+boot::BootInformation boot_information;
+PhysicalPageAllocator page_allocator;
+Heap heap;
+
+// The platform as ACPI and PCI describe it; filled once at boot.
+acpi::TableDirectory acpi_tables;
+pci::IdentityMappedMmioMapper mmio_mapper(x86::boot_direct_map_limit);
+pci::EcamConfigurationAccess ecam_access;
+pci::PortConfigurationAccess port_access;
+pci::DeviceList pci_devices;
+
+// Heap growth: contiguous pages from the page allocator, reached through the
+// direct map.
+class PageHeapBacking final : public HeapBacking {
+public:
+    Result<Chunk> obtain(size_t minimum_size) override {
+        const uint64_t pages = align_up(minimum_size, page_size) / page_size;
+        const PhysicalAddress base = SLUICE_TRY(page_allocator.allocate_contiguous(pages));
+        return Chunk{x86::physical_to_virtual(base), static_cast<size_t>(pages * page_size)};
+    }
+};
+PageHeapBacking heap_backing;
+
+void print_memory_map(const MemoryMap& map) {
+    for (const MemoryRegion& region : map.regions())
+        memory_logger.info("0x%016llx-0x%016llx %s", static_cast<unsigned long long>(region.base),
+                           static_cast<unsigned long long>(region.end() - 1), describe(region.type));
+}
+
+void print_boot_information(const boot::BootInformation& information) {
+    for (const PhysicalRange& range : information.occupied_ranges())
+        boot_logger.debug("%s information occupies 0x%llx-0x%llx", boot::describe(information.loader),
+                          static_cast<unsigned long long>(range.base), static_cast<unsigned long long>(range.end() - 1));
+    if (information.loader_name[0] != '\0') boot_logger.info("loader: %s", information.loader_name);
+    if (information.rsdp_address)
+        boot_logger.info("ACPI RSDP at 0x%llx", static_cast<unsigned long long>(*information.rsdp_address));
+    for (size_t index = 0; index < information.module_count; ++index) {
+        const boot::BootModule& module = information.modules[index];
+        boot_logger.info("module %zu: 0x%016llx-0x%016llx (%llu bytes) \"%s\"", index,
+                         static_cast<unsigned long long>(module.start), static_cast<unsigned long long>(module.end - 1),
+                         static_cast<unsigned long long>(module.end - module.start), module.string);
+    }
+}
+
+// Everything the page allocator must never hand out besides non-RAM.
+size_t collect_excluded_ranges(const boot::BootInformation& information, PhysicalRange* ranges, size_t capacity) {
+    size_t count = 0;
+    const auto add = [&](PhysicalAddress base, uint64_t length) {
+        if (length != 0 && count < capacity) ranges[count++] = PhysicalRange{base, length};
+    };
+    add(0, PhysicalPageAllocator::lowest_allocatable_address);
+    add(x86::virtual_to_physical(sluice_image_start),
+        static_cast<uint64_t>(sluice_image_end - sluice_image_start));
+    for (const PhysicalRange& range : information.occupied_ranges()) add(range.base, range.length);
+    for (const boot::BootModule& module : information.module_list()) add(module.start, module.end - module.start);
+    return count;
+}
+
+}  // namespace
+}  // namespace sluice
+
+using namespace sluice;
+
+extern "C" [[noreturn]] void sluice_main(uint32_t boot_magic, uint32_t boot_information_address) {
+    x86::install_descriptor_tables();
+    x86::protect_boot_stack();
+    x86::console_initialize();
+
+    const char* loader = boot_magic == boot::multiboot2_boot_magic ? "multiboot2"
+                         : boot_magic == boot::pvh_boot_magic      ? "PVH"
+                                                                   : "an unknown loader";
+    x86::console_write_line("Sluice %s x86-64 hypervisor, booted via %s", SLUICE_VERSION, loader);
+
+    const Status parsed =
+        boot::parse_boot_information(boot_magic, boot_information_address, x86::direct_map(), boot_information);
+    if (!parsed.ok())
+        x86::finish_fail("boot information at 0x%x unusable: %s", boot_information_address, describe(parsed.error()));
+
+    boot_logger.info("command line: \"%s\"", boot_information.command_line);
+    cmdline::LogReporter reporter;
+    cmdline::parse_registered(boot_information.command_line_view(), reporter);
+    x86::console_apply_command_line();
+    x86::run_requested_crash_test();
+
+    print_boot_information(boot_information);
+    const MemoryMap& memory_map = boot_information.memory_map;
+    print_memory_map(memory_map);
+
+    PhysicalRange excluded[4 + boot::BootInformation::occupied_capacity + boot::BootInformation::module_capacity];
+    const size_t excluded_count = collect_excluded_ranges(boot_information, excluded, array_length(excluded));
+    // The bitmaps must be reachable through the boot map while it is the only one.
+    const Status allocator_ready = page_allocator.initialize(
+        x86::direct_map(), memory_map, Span<const PhysicalRange>(excluded, excluded_count), x86::boot_direct_map_limit);
+    if (!allocator_ready.ok()) x86::finish_fail("page allocator: %s", describe(allocator_ready.error()));
+
+    size_t ram_regions = 0;
+    for (const MemoryRegion& region : memory_map.regions())
+        if (region.type == MemoryType::ram) ++ram_regions;
+    const PageAllocatorStatistics& pages = page_allocator.statistics();
+    memory_logger.info("%llu MiB RAM in %zu regions, %llu MiB free for allocation",
+                       static_cast<unsigned long long>(memory_map.total(MemoryType::ram) / MiB), ram_regions,
+                       static_cast<unsigned long long>(pages.free_pages * page_size / MiB));
+    mm_logger.info("page allocator: %llu of %llu pages free, bitmaps at 0x%llx-0x%llx",
+                   static_cast<unsigned long long>(pages.free_pages), static_cast<unsigned long long>(pages.managed_pages),
+                   static_cast<unsigned long long>(page_allocator.metadata().base),
+                   static_cast<unsigned long long>(page_allocator.metadata().end() - 1));
+
+    const Result<x86::DirectMapStatistics> direct_map = x86::extend_direct_map(memory_map, page_allocator);
+    if (!direct_map.ok()) x86::finish_fail("direct map: %s", describe(direct_map.error()));
+    mm_logger.info("direct map: %llu 2 MiB pages added above 4 GiB (%llu table pages), %llu device-only 2 MiB pages "
+                   "below 4 GiB uncached",
+                   static_cast<unsigned long long>(direct_map.value().large_pages_added),
+                   static_cast<unsigned long long>(direct_map.value().table_pages_allocated),
+                   static_cast<unsigned long long>(direct_map.value().uncached_large_pages));
+
+    const Result<PhysicalAddress> heap_pages = page_allocator.allocate_contiguous(initial_heap_pages);
+    if (!heap_pages.ok()) x86::finish_fail("heap: no %llu contiguous pages", static_cast<unsigned long long>(initial_heap_pages));
+    const Status heap_ready =
+        heap.add_region(x86::physical_to_virtual(heap_pages.value()), initial_heap_pages * page_size);
+    if (!heap_ready.ok()) x86::finish_fail("heap: %s", describe(heap_ready.error()));
+    heap.set_backing(&heap_backing);
+    mm_logger.info("heap: %llu KiB at 0x%llx, grows from the page allocator",
+                   static_cast<unsigned long long>(initial_heap_pages * page_size / KiB),
+                   static_cast<unsigned long long>(heap_pages.value()));
+
+    // ACPI: the boot loader's RSDP (PVH rsdp_paddr, or GRUB's copy, which
+    // stays in the never-allocated boot information), else the BIOS areas.
+    const acpi::RsdpSource rsdp_source =
+        boot_information.rsdp_address ? acpi::RsdpSource::at(*boot_information.rsdp_address) : acpi::RsdpSource::scan();
+    Result<acpi::TableDirectory> tables = acpi::discover(x86::direct_map(), rsdp_source);
+    if (tables.ok()) {
+        acpi_tables = tables.value();
+    } else {
+        // Without ACPI there is no MCFG and no DMAR/IVRS: PCI still works
+        // through the ports, and the IOMMU set-up reports its own absence.
+        boot_logger.warning("no usable ACPI tables (%s); continuing without them", describe(tables.error()));
+    }
+
+    pci::ConfigurationAccess& configuration =
+        pci::select_configuration_access(acpi_tables, x86::direct_map(), mmio_mapper, ecam_access, port_access);
+    (void)pci::enumerate(configuration, pci_devices);
+    pci::print(pci_devices);
+
+    x86::finish_pass();
+}
