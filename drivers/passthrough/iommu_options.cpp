@@ -97,9 +97,14 @@ bool apply_iommu_item(StringView option, StringView item, IommuOptions& options,
     if (apply_boolean(option, item, "dom0-passthrough", reporter,
                       [&](bool value) { options.hardware_domain.passthrough = value; }))
         return true;
-    if (apply_boolean(option, item, "dom0-strict", reporter,
-                      [&](bool value) { options.hardware_domain.strict = value; }))
-        return true;
+    // "strict" is the short spelling operators reach for first (iommu=strict);
+    // it means the same as dom0-strict, i.e. dom0-iommu=strict.
+    static constexpr const char* strict_spellings[] = {"dom0-strict", "strict"};
+    for (const char* spelling : strict_spellings) {
+        if (apply_boolean(option, item, spelling, reporter,
+                          [&](bool value) { options.hardware_domain.strict = value; }))
+            return true;
+    }
     return false;
 }
 

@@ -1,23 +1,14 @@
 #include <drivers/passthrough/reserved_region.hpp>
 
-#include <sluice/cmdline.hpp>
 #include <sluice/format.hpp>
 #include <sluice/log.hpp>
+#include <sluice/optional.hpp>
 #include <sluice/utility.hpp>
 
 namespace sluice::passthrough {
 namespace {
 
 constexpr Logger logger{"iommu"};
-
-// One number of a PCI address; Error::malformed for junk, empty text or a
-// value above limit.
-Result<uint64_t> parse_field(StringView text, uint64_t limit) {
-    if (text.empty()) return Error::malformed;
-    const Result<uint64_t> value = cmdline::parse_hex(text);
-    if (!value.ok() || value.value() > limit) return Error::malformed;
-    return value.value();
-}
 
 // Whether a memory type may hold a reserved region (see check_placement).
 constexpr bool placement_allowed(MemoryType type) {
@@ -76,35 +67,9 @@ ShortText describe_range(const ReservedRegion& region) {
 // --- PCI addresses -------------------------------------------------------------
 
 Result<PciAddress> parse_pci_address(StringView text) {
-    // Split "[seg:]bus:dev.fn" at its colons (one or two) and the dot.
-    size_t colons[2] = {};
-    size_t colon_count = 0;
-    for (size_t index = 0; index < text.length(); ++index) {
-        if (text[index] != ':') continue;
-        if (colon_count == 2) return Error::malformed;
-        colons[colon_count++] = index;
-    }
-    if (colon_count == 0) return Error::malformed;
-
-    uint64_t segment = 0;
-    size_t bus_start = 0;
-    if (colon_count == 2) {
-        const Result<uint64_t> parsed = parse_field(text.substring(0, colons[0]), 0xffff);
-        if (!parsed.ok()) return Error::malformed;
-        segment = parsed.value();
-        bus_start = colons[0] + 1;
-    }
-    const size_t bus_end = colons[colon_count - 1];
-    const StringView device_function = text.substring(bus_end + 1);
-    const size_t dot = device_function.find('.');
-    if (dot == device_function.length()) return Error::malformed;
-
-    const Result<uint64_t> bus = parse_field(text.substring(bus_start, bus_end - bus_start), 0xff);
-    const Result<uint64_t> device = parse_field(device_function.substring(0, dot), PciAddress::max_device);
-    const Result<uint64_t> function = parse_field(device_function.substring(dot + 1), PciAddress::max_function);
-    if (!bus.ok() || !device.ok() || !function.ok()) return Error::malformed;
-    return PciAddress::make(static_cast<uint16_t>(segment), static_cast<uint8_t>(bus.value()),
-                            static_cast<uint8_t>(device.value()), static_cast<uint8_t>(function.value()));
+    const Optional<pci::PciAddress> parsed = pci::PciAddress::parse(text);
+    if (!parsed) return Error::malformed;
+    return PciAddress::from_pci(parsed.value());
 }
 
 size_t format_pci_address(char* buffer, size_t capacity, PciAddress address) {

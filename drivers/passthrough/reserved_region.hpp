@@ -19,6 +19,7 @@
 #pragma once
 
 #include <drivers/passthrough/paging.hpp>
+#include <drivers/pci/address.hpp>
 
 #include <sluice/memory_map.hpp>
 #include <sluice/result.hpp>
@@ -28,9 +29,12 @@
 
 namespace sluice::passthrough {
 
-// One PCI function. devfn packs device (bits 7:3) and function (bits 2:0) as
-// in a PCI requester ID (PCI Express Base Specification, "Requester ID"); the
-// VT-d source-id is bus:devfn (VT-d spec 3.4.1).
+// One PCI function as the reserved-region code and the IOMMU tables see it:
+// segment, bus and devfn, where devfn packs device (bits 7:3) and function
+// (bits 2:0) as in a requester ID (PCI Express Base Specification "Requester
+// ID"; VT-d calls bus:devfn the source-id, 3.4.1, AMD-Vi the DeviceID).
+// drivers/pci/address.hpp has the PCI layer's pci::PciAddress with separate
+// device and function fields; to_pci() and from_pci() convert.
 struct PciAddress {
     uint16_t segment = 0;
     uint8_t bus = 0;
@@ -42,6 +46,11 @@ struct PciAddress {
     static constexpr PciAddress make(uint16_t segment, uint8_t bus, uint8_t device, uint8_t function) {
         return PciAddress{segment, bus, static_cast<uint8_t>((device & max_device) << 3 | (function & max_function))};
     }
+    static constexpr PciAddress from_pci(const pci::PciAddress& address) {
+        return make(address.segment, address.bus, address.device, address.function);
+    }
+    [[nodiscard]] constexpr pci::PciAddress to_pci() const { return pci::PciAddress{segment, bus, device(), function()}; }
+
     [[nodiscard]] constexpr uint8_t device() const { return static_cast<uint8_t>(devfn >> 3); }
     [[nodiscard]] constexpr uint8_t function() const { return static_cast<uint8_t>(devfn & max_function); }
     // bus:devfn, the 16-bit requester ID / VT-d source-id.
@@ -55,9 +64,9 @@ struct PciAddress {
 };
 static_assert(sizeof(PciAddress) == 4);
 
-// "[seg:]bus:dev.fn" in hex, as Xen writes PCI addresses on its command line:
-// segment up to ffff, bus up to ff, device up to 1f, function up to 7. A
-// missing segment is 0. Error::malformed for anything else.
+// "[seg:]bus:dev.fn" in hex, as Xen and lspci write PCI addresses (segment up
+// to 4 digits, bus 2, device 2 up to 1f, function 1 up to 7; no segment means
+// 0), parsed by pci::PciAddress::parse. Error::malformed for anything else.
 [[nodiscard]] Result<PciAddress> parse_pci_address(StringView text);
 
 // "ssss:bb:dd.f"; returns the characters written (format() semantics).

@@ -196,7 +196,9 @@ void print(const DeviceList& devices) {
             logger.info("%s %04x:%04x class %06x %s", describe(device.address).c_str(), device.vendor_id,
                         device.device_id, device.class_triple(), name);
     }
-    logger.info("%zu devices on %zu buses", devices.size(), devices.bus_count());
+    const size_t bus_count = devices.bus_count();
+    logger.info("%zu device%s on %zu bus%s", devices.size(), devices.size() == 1 ? "" : "s", bus_count,
+                bus_count == 1 ? "" : "es");
 }
 
 }  // namespace sluice::pci

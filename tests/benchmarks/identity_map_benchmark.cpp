@@ -72,7 +72,7 @@ void rmrr_regions(benchmark::State& state, passthrough::DomainKind kind, bool on
         state.ResumeTiming();
     }
     state.counters["invalidations"] = static_cast<double>(invalidations);
-    state.counters["ns_per_region"] = benchmark::Counter(static_cast<double>(count) * state.iterations() / 1e9,
+    state.counters["time_per_region"] = benchmark::Counter(static_cast<double>(count) * state.iterations(),
                                                          benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 

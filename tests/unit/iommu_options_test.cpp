@@ -147,6 +147,14 @@ TEST(IommuOptions, LegacyHardwareDomainSpellings) {
     EXPECT_FALSE(both.hardware_domain.strict.value_or(true));
 }
 
+TEST(IommuOptions, StrictIsTheShortSpellingOfDom0Strict) {
+    EXPECT_TRUE(parsed_iommu("strict").hardware_domain.strict.value_or(false));
+    EXPECT_FALSE(parsed_iommu("strict,no-strict").hardware_domain.strict.value_or(true));
+    const IommuOptions options = parsed_iommu("strict,no-qinval");
+    EXPECT_TRUE(options.hardware_domain.strict.value_or(false));
+    EXPECT_FALSE(options.queued_invalidation);
+}
+
 TEST(IommuOptions, UnknownSubOptionsWarnOnceEachAndParsingGoesOn) {
     std::vector<std::string> warnings;
     const IommuOptions options = parsed_iommu("nonsense,verbose,,no-qinval,pt", &warnings);

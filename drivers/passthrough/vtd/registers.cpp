@@ -57,7 +57,7 @@ void log_capabilities(const Logger& logger, unsigned unit, PhysicalAddress regis
 
 const char* describe_fault_reason(uint8_t reason) {
     switch (reason) {
-    // 7.1.3 Table 30, legacy-mode DMA remapping (condition codes in brackets).
+    // 7.1.3 Table 30, legacy-mode DMA remapping (condition codes in the comments).
     case 0x01: return "root entry not present";                                    // LRT.2
     case 0x02: return "context entry not present";                                 // LCT.2
     case 0x03: return "invalid context entry (address width, type or table)";      // LCT.4
