@@ -30,6 +30,8 @@ private:
 struct Specification {
     bool left_align = false;
     bool zero_pad = false;
+    bool alternate_form = false;  // '#': 0x for hex, a leading 0 for octal
+    char sign = '\0';            // '+' or ' ': shown before non-negative numbers
     int width = 0;
     int precision = -1;
 };
@@ -44,6 +46,10 @@ void write_padded(Writer& writer, const Specification& specification, const char
 void write_number(Writer& writer, const Specification& specification, uint64_t magnitude, bool negative,
                   unsigned base, bool upper_case, const char* prefix) {
     const char* digits = upper_case ? "0123456789ABCDEF" : "0123456789abcdef";
+    if (specification.alternate_form && prefix[0] == '\0' && magnitude != 0) {
+        if (base == 16) prefix = upper_case ? "0X" : "0x";
+        else if (base == 8) prefix = "0";
+    }
     char reversed[24];
     int count = 0;
     do {
@@ -53,12 +59,13 @@ void write_number(Writer& writer, const Specification& specification, uint64_t m
 
     int prefix_length = 0;
     while (prefix[prefix_length] != '\0') ++prefix_length;
-    const int sign_length = negative ? 1 : 0;
+    const char sign = negative ? '-' : (base == 10 ? specification.sign : '\0');
+    const int sign_length = sign != '\0' ? 1 : 0;
     const int body = count + sign_length + prefix_length;
     const int padding = specification.width > body ? specification.width - body : 0;
 
     if (!specification.left_align && !specification.zero_pad) writer.repeat(' ', padding);
-    if (negative) writer.put('-');
+    if (sign != '\0') writer.put(sign);
     for (int index = 0; index < prefix_length; ++index) writer.put(prefix[index]);
     if (!specification.left_align && specification.zero_pad) writer.repeat('0', padding);
     while (count > 0) writer.put(reversed[--count]);
@@ -81,6 +88,9 @@ size_t format_arguments(char* buffer, size_t capacity, const char* pattern, __bu
         for (;; ++cursor) {
             if (*cursor == '-') specification.left_align = true;
             else if (*cursor == '0') specification.zero_pad = true;
+            else if (*cursor == '#') specification.alternate_form = true;
+            else if (*cursor == '+') specification.sign = '+';
+            else if (*cursor == ' ' && specification.sign == '\0') specification.sign = ' ';
             else break;
         }
         if (*cursor == '*') {
@@ -156,7 +166,12 @@ size_t format_arguments(char* buffer, size_t capacity, const char* pattern, __bu
             write_number(writer, specification, magnitude, negative, 10, false, "");
             break;
         }
-        case 'u': write_number(writer, specification, take_unsigned(), false, 10, false, ""); break;
+        case 'u': {
+            Specification unsigned_specification = specification;
+            unsigned_specification.sign = '\0';  // the sign flags apply to signed conversions only
+            write_number(writer, unsigned_specification, take_unsigned(), false, 10, false, "");
+            break;
+        }
         case 'x': write_number(writer, specification, take_unsigned(), false, 16, false, ""); break;
         case 'X': write_number(writer, specification, take_unsigned(), false, 16, true, ""); break;
         case 'o': write_number(writer, specification, take_unsigned(), false, 8, false, ""); break;

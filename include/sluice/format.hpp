@@ -1,7 +1,7 @@
 // printf-style formatting into a caller's buffer, with the compiler checking
 // every format string against its arguments.
 //
-// Supported: flags '-' and '0', a width (digits or '*'), a precision ('.N' or
+// Supported: flags '-', '0', '#', '+' and ' ', a width (digits or '*'), a precision ('.N' or
 // '.*', for %s only), length modifiers hh h l ll z, and the conversions
 // d i u x X o c s p %. Use "%.*s" with (int)view.length(), view.data() to
 // print a StringView.

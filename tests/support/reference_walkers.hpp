@@ -1,6 +1,6 @@
 // Reference walkers: hardware models of the four page-table formats,
 // written from the specifications and kept apart from the code under test
-// (they share no constants or helpers with drivers/passthrough or mm/p2m).
+// (they share no constants or functions with drivers/passthrough or mm/p2m).
 // Each translates one address through a SimulatedMemory the way the IOMMU or
 // processor would, including permission accumulation, superpage rules and
 // reserved-bit / misconfiguration faults.

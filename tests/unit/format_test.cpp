@@ -26,6 +26,16 @@ TEST(Format, IntegersInEveryBaseAndWidth) {
     EXPECT_EQ(formatted("%hhx", 0x1ff), "ff");
 }
 
+TEST(Format, AlternateFormAndSignFlags) {
+    EXPECT_EQ(formatted("%#llx", 0xfed90000ull), "0xfed90000");
+    EXPECT_EQ(formatted("%#X", 0xabu), "0XAB");
+    EXPECT_EQ(formatted("%#o", 8u), "010");
+    EXPECT_EQ(formatted("%#x", 0u), "0");  // C prints no prefix for zero
+    EXPECT_EQ(formatted("%#010x", 0x1234u), "0x00001234");
+    EXPECT_EQ(formatted("%+d %+d % d", 5, -5, 7), "+5 -5  7");
+    EXPECT_EQ(formatted("%+u", 5u), "5");
+}
+
 TEST(Format, StringsCharactersAndPointers) {
     EXPECT_EQ(formatted("%s/%c/%%", "abc", 'z'), "abc/z/%");
     EXPECT_EQ(formatted("%.*s", 2, "abcdef"), "ab");

@@ -22,6 +22,8 @@ struct Setup {
     bool share;
 };
 
+void PrintTo(const Setup& setup, std::ostream* stream) { *stream << setup.name; }
+
 const Setup setups[] = {
     {"PvVtd", DomainKind::pv, IommuTableKind::vtd_second_level, false},
     {"PvAmd", DomainKind::pv, IommuTableKind::amd_v1, false},
