@@ -1,0 +1,117 @@
+// What the vendor-neutral passthrough code (hardware-domain set-up, the DMA
+// self-test) needs from one IOMMU unit, whatever its vendor: a VT-d DMA
+// remapping hardware unit (one DRHD) or an AMD-Vi IOMMU (one IVHD).
+//
+// Vendor drivers find their units at boot with a probe function of the
+// shape
+//     Status probe(const Platform&, UnitRegistry&, ReservedRegionList&);
+// (vtd::probe, amd::probe): they parse their ACPI tables, create and
+// initialise a unit object per IOMMU (translation still off), register it,
+// and add the reserved regions (RMRR, IVMD, rmrr=, ivmd=) with their device
+// scopes.
+#pragma once
+
+#include <drivers/passthrough/batch.hpp>
+#include <drivers/pci/address.hpp>
+
+#include <sluice/clock.hpp>
+#include <sluice/memory_map.hpp>
+#include <sluice/physical_memory.hpp>
+#include <sluice/result.hpp>
+#include <sluice/span.hpp>
+
+namespace sluice::acpi {
+class TableDirectory;
+}
+namespace sluice::pci {
+class ConfigurationAccess;
+class DeviceList;
+class MmioMapper;
+}  // namespace sluice::pci
+
+namespace sluice::passthrough {
+
+class Domain;
+struct IommuOptions;
+
+// How a device's DMA is handled once translation is on.
+enum class AttachMode : uint8_t {
+    translated,   // through the domain's IOMMU tables
+    passthrough,  // untranslated (VT-d translation type 10b, AMD DTE with TV = 0)
+    blocked,      // every request faults
+};
+
+// A DMA fault as a unit recorded it (VT-d fault recording register, AMD
+// IO_PAGE_FAULT event), decoded.
+struct DmaFault {
+    pci::PciAddress source;
+    uint64_t address = 0;  // the DMA (input) address
+    bool write = false;
+    uint16_t reason = 0;   // the vendor's fault reason or event code
+    const char* description = "";  // static text for reason
+};
+
+class IommuUnit : public paging::InvalidationUnit {
+public:
+    // For messages: "vtd0 at 0xfed90000".
+    [[nodiscard]] virtual const char* name() const = 0;
+    [[nodiscard]] virtual PhysicalAddress register_base() const = 0;
+    // Whether requests from device are translated by this unit.
+    [[nodiscard]] virtual bool translates(const pci::PciAddress& device) const = 0;
+    // Points the device's context entry / device-table entry at the domain
+    // (or makes it pass-through or blocked), invalidates the old entry as
+    // the specification requires, and attaches the unit to the domain's
+    // invalidation targets.
+    [[nodiscard]] virtual Status attach(Domain& domain, const pci::PciAddress& device, AttachMode mode) = 0;
+    [[nodiscard]] virtual Status enable_translation() = 0;
+    [[nodiscard]] virtual Status disable_translation() = 0;
+    // Whether the platform lets this unit report faults to software (QEMU
+    // 7.2's AMD event log never receives events).
+    [[nodiscard]] virtual bool reports_faults() const = 0;
+    // Moves recorded faults, oldest first, into the span and clears them in
+    // the hardware; returns how many were written.
+    virtual size_t take_faults(Span<DmaFault> faults) = 0;
+
+protected:
+    ~IommuUnit() = default;
+};
+
+// The units found at boot. Fixed capacity; units are owned by their vendor
+// driver (static storage), the registry only lists them.
+class UnitRegistry {
+public:
+    static constexpr size_t capacity = 16;
+
+    [[nodiscard]] Status add(IommuUnit& unit) {
+        if (count_ == capacity) return Error::capacity;
+        units_[count_++] = &unit;
+        return success();
+    }
+    [[nodiscard]] Span<IommuUnit* const> units() const { return Span<IommuUnit* const>(units_, count_); }
+    // The unit that translates device, or nullptr.
+    [[nodiscard]] IommuUnit* unit_for(const pci::PciAddress& device) const {
+        for (size_t index = 0; index < count_; ++index)
+            if (units_[index]->translates(device)) return units_[index];
+        return nullptr;
+    }
+
+private:
+    IommuUnit* units_[capacity] = {};
+    size_t count_ = 0;
+};
+
+// What a vendor probe receives: the platform as boot discovered it and the
+// services a driver may use.
+struct Platform {
+    const acpi::TableDirectory& tables;
+    const MemoryMap& memory_map;
+    const pci::DeviceList& devices;
+    pci::ConfigurationAccess& configuration;
+    pci::MmioMapper& mmio;
+    PhysicalMemory& memory;
+    PageAllocator& allocator;
+    const Clock& clock;
+    const IommuOptions& options;
+};
+
+}  // namespace sluice::passthrough
