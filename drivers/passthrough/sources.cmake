@@ -12,4 +12,5 @@ set(SLUICE_TEST_SOURCES_PASSTHROUGH_PAGING
     tests/unit/domain_test.cpp)
 set(SLUICE_BENCHMARK_SOURCES_PASSTHROUGH_PAGING
     tests/benchmarks/page_table_benchmark.cpp
-    tests/benchmarks/identity_map_benchmark.cpp)
+    tests/benchmarks/identity_map_benchmark.cpp
+    tests/benchmarks/hardware_domain_benchmark.cpp)

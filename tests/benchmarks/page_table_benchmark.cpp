@@ -138,28 +138,6 @@ template <typename Case> void random_4k_dense(benchmark::State& state) {
                                                               benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
-// Counts stores, to show a huge range writes the minimal decomposition.
-class CountingArena final : public PhysicalMemory {
-public:
-    explicit CountingArena(ArenaMemory& inner) : inner_(inner) {}
-    uint64_t read64(PhysicalAddress address) const override { return inner_.read64(address); }
-    void write64(PhysicalAddress address, uint64_t value) override {
-        ++stores;
-        inner_.write64(address, value);
-    }
-    void zero_page(PhysicalAddress page) override { inner_.zero_page(page); }
-    Status read_bytes(PhysicalAddress address, void* destination, size_t length) const override {
-        return inner_.read_bytes(address, destination, length);
-    }
-    Status write_bytes(PhysicalAddress address, const void* source, size_t length) override {
-        return inner_.write_bytes(address, source, length);
-    }
-    uint64_t stores = 0;
-
-private:
-    ArenaMemory& inner_;
-};
-
 // Identity-mapping [1 MiB, size) the way a hardware domain's RAM is mapped:
 // 4 KiB and 2 MiB leaves at the unaligned start, 1 GiB leaves for the rest.
 template <typename Case> void map_huge_range(benchmark::State& state) {

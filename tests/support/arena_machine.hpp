@@ -67,6 +67,29 @@ private:
     std::vector<PhysicalAddress> free_;
 };
 
+// Counts 64-bit stores (page-table entries written) on top of an arena, to
+// show a huge range writes only its minimal decomposition.
+class CountingArena final : public PhysicalMemory {
+public:
+    explicit CountingArena(ArenaMemory& inner) : inner_(inner) {}
+    uint64_t read64(PhysicalAddress address) const override { return inner_.read64(address); }
+    void write64(PhysicalAddress address, uint64_t value) override {
+        ++stores;
+        inner_.write64(address, value);
+    }
+    void zero_page(PhysicalAddress page) override { inner_.zero_page(page); }
+    Status read_bytes(PhysicalAddress address, void* destination, size_t length) const override {
+        return inner_.read_bytes(address, destination, length);
+    }
+    Status write_bytes(PhysicalAddress address, const void* source, size_t length) override {
+        return inner_.write_bytes(address, source, length);
+    }
+    uint64_t stores = 0;
+
+private:
+    ArenaMemory& inner_;
+};
+
 // An IOMMU unit that only counts what it is asked to do.
 class CountingUnit final : public paging::InvalidationUnit {
 public:
