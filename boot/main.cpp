@@ -5,6 +5,8 @@
 // first line on, the console exists before anything can complain, and the
 // boot information is copied before the page allocator may hand out the
 // memory around it.
+#include "arch/x86/cache.hpp"
+#include "arch/x86/clock.hpp"
 #include "arch/x86/console.hpp"
 #include "arch/x86/descriptors.hpp"
 #include "arch/x86/interrupts.hpp"
@@ -12,6 +14,9 @@
 #include "arch/x86/shutdown.hpp"
 #include "boot/boot_information.hpp"
 #include "drivers/acpi/table_directory.hpp"
+#include "drivers/passthrough/dma_selftest.hpp"
+#include "drivers/passthrough/iommu_options.hpp"
+#include "drivers/passthrough/iommu_setup.hpp"
 #include "drivers/pci/ecam.hpp"
 #include "drivers/pci/enumeration.hpp"
 #include "drivers/pci/identity_mapped_mmio.hpp"
@@ -64,6 +69,52 @@ public:
     }
 };
 PageHeapBacking heap_backing;
+
+// CLFLUSH for IOMMU units whose table walks do not snoop the caches.
+class ClflushCache final : public passthrough::CacheMaintenance {
+public:
+    void write_back(PhysicalAddress address, uint64_t length) override {
+        if (line_size_ == 0) line_size_ = x86::cache_line_size();
+        x86::write_back_cache_lines(address, length, line_size_);
+    }
+
+private:
+    uint64_t line_size_ = 0;
+};
+ClflushCache cache_maintenance;
+
+// The IOMMU units, the hardware domain and its tables.
+passthrough::IommuSetup iommu_setup;
+
+// A page of the hypervisor's own memory the DMA self-test aims at: only an
+// IOMMU that fails to block the device ever writes it.
+alignas(page_size) uint8_t dma_selftest_target[page_size];
+
+// Everything the hypervisor owns at this point, which the hardware domain's
+// devices must never reach: the image, the allocator's bitmaps and every page
+// handed out so far (heap, direct-map tables). Later allocations are the
+// IOMMU's own tables, dom0's memory and what the DMA self-test takes.
+passthrough::AddressRange hypervisor_ranges[64];
+passthrough::RangeSet hypervisor_memory{Span<passthrough::AddressRange>(hypervisor_ranges, 64)};
+
+void collect_hypervisor_memory() {
+    bool complete = hypervisor_memory
+                        .add(passthrough::round_outward({x86::virtual_to_physical(sluice_image_start),
+                                                         x86::virtual_to_physical(sluice_image_end)}))
+                        .ok();
+    const PhysicalRange metadata = page_allocator.metadata();
+    complete = hypervisor_memory.add({metadata.base, metadata.end()}).ok() && complete;
+    const PhysicalRange span = page_allocator.span();
+    PhysicalAddress run_start = 0;
+    bool in_run = false;
+    for (PhysicalAddress page = span.base; page <= span.end(); page += page_size) {
+        const bool used = page < span.end() && page_allocator.is_managed(page) && !page_allocator.is_free(page);
+        if (used && !in_run) run_start = page;
+        if (!used && in_run) complete = hypervisor_memory.add({run_start, page}).ok() && complete;
+        in_run = used;
+    }
+    if (!complete) boot_logger.warning("too many hypervisor memory ranges to keep track of; some stay reachable by DMA");
+}
 
 void print_memory_map(const MemoryMap& map) {
     for (const MemoryRegion& region : map.regions())
@@ -184,6 +235,28 @@ extern "C" [[noreturn]] void sluice_main(uint32_t boot_magic, uint32_t boot_info
         pci::select_configuration_access(acpi_tables, x86::direct_map(), mmio_mapper, ecam_access, port_access);
     (void)pci::enumerate(configuration, pci_devices);
     pci::print(pci_devices);
+
+    // The IOMMU and the hardware domain. Every hardware wait has a time limit
+    // from the calibrated TSC.
+    x86::clock().calibrate();
+    collect_hypervisor_memory();
+    const passthrough::Platform platform{acpi_tables,          memory_map,      pci_devices,
+                                         configuration,        mmio_mapper,     x86::direct_map(),
+                                         page_allocator,       x86::clock(),    passthrough::iommu_options(),
+                                         &cache_maintenance};
+    passthrough::SetupInputs inputs;
+    inputs.hypervisor_memory = &hypervisor_memory;
+    inputs.available_bytes = page_allocator.statistics().free_pages * page_size;
+    inputs.hardware_domain = passthrough::hardware_domain_options();
+    const Status iommu_ready = iommu_setup.run(platform, inputs);
+    if (!iommu_ready.ok()) x86::finish_fail("IOMMU set-up: %s", describe(iommu_ready.error()));
+
+    if (passthrough::dma_selftest_requested()) {
+        const passthrough::SelftestResult result =
+            passthrough::run_dma_selftest(platform, iommu_setup, x86::virtual_to_physical(dma_selftest_target));
+        if (result.failed != 0)
+            x86::finish_fail("dma-selftest: %u of %u checks failed", result.failed, result.passed + result.failed);
+    }
 
     x86::finish_pass();
 }

@@ -75,20 +75,6 @@ Result<uint64_t> finish_number(const Number& number) {
     return number.digits.value;
 }
 
-// A quoted excerpt of user text for a warning: at most 40 characters, then "...".
-struct Excerpt {
-    int length;
-    const char* data;
-    const char* ellipsis;
-};
-
-constexpr size_t excerpt_limit = 40;
-
-Excerpt excerpt(StringView text) {
-    const bool cut = text.length() > excerpt_limit;
-    return {static_cast<int>(cut ? excerpt_limit : text.length()), text.data(), cut ? "..." : ""};
-}
-
 // --- Splitting the line into options ----------------------------------------
 
 enum class TokenProblem : uint8_t {
@@ -438,11 +424,16 @@ Result<uint64_t> parse_hex(StringView text) {
     return finish_number(number);
 }
 
-Result<uint64_t> parse_size(StringView text) {
+Result<uint64_t> parse_size(StringView text, SizeSyntax syntax) {
     Number number = read_number(text);
-    unsigned shift = 0;
+    unsigned shift = syntax.shift_without_suffix;
     if (number.digits.consumed != 0 && number.rest.length() == 1) {
         switch (number.rest[0]) {
+        case 'b':
+        case 'B':
+            if (!syntax.bytes_suffix) return Error::malformed;
+            shift = 0;
+            break;
         case 'k':
         case 'K': shift = 10; break;
         case 'm':
@@ -459,6 +450,11 @@ Result<uint64_t> parse_size(StringView text) {
     if (!value.ok()) return value;
     if (value.value() > (~uint64_t{0} >> shift)) return Error::out_of_range;
     return value.value() << shift;
+}
+
+Excerpt excerpt(StringView text) {
+    const bool cut = text.length() > excerpt_limit;
+    return {static_cast<int>(cut ? excerpt_limit : text.length()), text.data(), cut ? "..." : ""};
 }
 
 Optional<StringView> ListIterator::next() {

@@ -65,7 +65,7 @@ public:
     // below limit. Error::invalid_argument for a zero count or bad alignment,
     // Error::out_of_memory when no such run is free.
     [[nodiscard]] Result<PhysicalAddress> allocate_contiguous(uint64_t count, uint64_t alignment = page_size,
-                                                              PhysicalAddress limit = no_limit);
+                                                              PhysicalAddress limit = no_limit) override;
     // Frees count pages from base, each checked as free_page() does.
     void free_contiguous(PhysicalAddress base, uint64_t count);
 

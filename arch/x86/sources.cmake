@@ -2,6 +2,7 @@
 set(SLUICE_IMAGE_SOURCES_ARCH_X86
     arch/x86/entry.S
     arch/x86/interrupt_entry.S
+    arch/x86/clock.cpp
     arch/x86/console.cpp
     arch/x86/descriptors.cpp
     arch/x86/interrupts.cpp

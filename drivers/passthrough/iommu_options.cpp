@@ -141,14 +141,6 @@ bool apply_dom0_item(StringView option, StringView item, HardwareDomainOptions& 
 
 // --- dom0_mem= amounts --------------------------------------------------------
 
-constexpr int digit_value(char character, unsigned base) {
-    int value = -1;
-    if (character >= '0' && character <= '9') value = character - '0';
-    else if (character >= 'a' && character <= 'f') value = character - 'a' + 10;
-    else if (character >= 'A' && character <= 'F') value = character - 'A' + 10;
-    return value >= 0 && static_cast<unsigned>(value) < base ? value : -1;
-}
-
 // Why an amount was refused, for the warning.
 struct AmountResult {
     const char* problem = nullptr;  // nullptr: amount is valid
@@ -158,48 +150,18 @@ struct AmountResult {
 // "<number>[KMGTB]": Xen reads the longest number (hex after 0x, so "0x1b" is
 // 0x1b KiB and not 1 byte) and then one optional suffix; no suffix is KiB.
 const char* parse_amount_size(StringView text, uint64_t& bytes) {
-    const bool hex = text.length() >= 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X');
-    const unsigned base = hex ? 16 : 10;
-    size_t position = hex ? 2 : 0;
-    const size_t digits_start = position;
-    uint64_t value = 0;
-    for (; position < text.length(); ++position) {
-        const int digit = digit_value(text[position], base);
-        if (digit < 0) break;
-        if (value > (~uint64_t{0} - static_cast<unsigned>(digit)) / base) return "size out of range";
-        value = value * base + static_cast<unsigned>(digit);
-    }
-    if (position == digits_start) return "not a size";
-    unsigned shift = 10;
-    if (position < text.length()) {
-        switch (text[position]) {
-        case 'b':
-        case 'B': shift = 0; break;
-        case 'k':
-        case 'K': shift = 10; break;
-        case 'm':
-        case 'M': shift = 20; break;
-        case 'g':
-        case 'G': shift = 30; break;
-        case 't':
-        case 'T': shift = 40; break;
-        default: return "not a size";
-        }
-        ++position;
-    }
-    if (position != text.length()) return "not a size";
-    if (value > (~uint64_t{0} >> shift)) return "size out of range";
-    bytes = value << shift;
+    const Result<uint64_t> size = cmdline::parse_size(text, {.shift_without_suffix = 10, .bytes_suffix = true});
+    if (!size.ok()) return size.error() == Error::out_of_range ? "size out of range" : "not a size";
+    bytes = size.value();
     return nullptr;
 }
 
 const char* parse_percent(StringView text, uint8_t& percent) {
     if (text.empty()) return "not a percentage";
     uint64_t value = 0;
-    for (size_t position = 0; position < text.length(); ++position) {
-        const int digit = digit_value(text[position], 10);
-        if (digit < 0) return "not a percentage";
-        value = value * 10 + static_cast<unsigned>(digit);
+    for (const char character : text) {
+        if (character < '0' || character > '9') return "not a percentage";
+        value = value * 10 + static_cast<unsigned>(character - '0');
         if (value >= 100) return "a percentage must be below 100";
     }
     percent = static_cast<uint8_t>(value);

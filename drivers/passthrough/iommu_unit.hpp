@@ -51,6 +51,49 @@ struct DmaFault {
     const char* description = "";  // static text for reason
 };
 
+// Writes cached lines back to memory, for units whose table walks do not
+// snoop the processor caches (VT-d ECAP.C = 0, VT-d spec 11.4.3 "Page-walk
+// Coherency"; Xen advisory XSA-321 was a missing write-back). The image
+// uses CLFLUSH; host memory needs nothing.
+class CacheMaintenance {
+public:
+    virtual void write_back(PhysicalAddress address, uint64_t length) = 0;
+
+protected:
+    ~CacheMaintenance() = default;
+};
+
+// PhysicalMemory that writes every store back to memory at once, for the
+// tables of a domain whose devices sit behind a non-coherent unit: the
+// walker then needs no knowledge of coherency, and every entry has reached
+// memory before the batch's invalidation tells the unit to re-read it.
+class WriteBackMemory final : public PhysicalMemory {
+public:
+    WriteBackMemory(PhysicalMemory& memory, CacheMaintenance& cache) : memory_(&memory), cache_(&cache) {}
+
+    [[nodiscard]] uint64_t read64(PhysicalAddress address) const override { return memory_->read64(address); }
+    void write64(PhysicalAddress address, uint64_t value) override {
+        memory_->write64(address, value);
+        cache_->write_back(address, sizeof value);
+    }
+    void zero_page(PhysicalAddress page) override {
+        memory_->zero_page(page);
+        cache_->write_back(page, page_size);
+    }
+    [[nodiscard]] Status read_bytes(PhysicalAddress address, void* destination, size_t length) const override {
+        return memory_->read_bytes(address, destination, length);
+    }
+    [[nodiscard]] Status write_bytes(PhysicalAddress address, const void* source, size_t length) override {
+        SLUICE_TRY(memory_->write_bytes(address, source, length));
+        cache_->write_back(address, length);
+        return success();
+    }
+
+private:
+    PhysicalMemory* memory_;
+    CacheMaintenance* cache_;
+};
+
 class IommuUnit : public paging::InvalidationUnit {
 public:
     // For messages: "vtd0 at 0xfed90000".
@@ -71,6 +114,19 @@ public:
     // Moves recorded faults, oldest first, into the span and clears them in
     // the hardware; returns how many were written.
     virtual size_t take_faults(Span<DmaFault> faults) = 0;
+
+    // Bytes of the register window (what dom0's devices must never reach).
+    [[nodiscard]] virtual uint64_t register_size() const { return page_size; }
+    // Whether the unit's table walks snoop the processor caches; when not,
+    // every table the unit reads must be written back after each change
+    // (CacheMaintenance, WriteBackMemory).
+    [[nodiscard]] virtual bool coherent() const { return true; }
+    // The unit stopped answering or could not be set up: it was reported,
+    // and every further request fails at once (Error::hardware_failure)
+    // instead of waiting. The devices behind it are not protected.
+    [[nodiscard]] virtual bool failed() const { return false; }
+    // Whether attach(..., AttachMode::passthrough) can work (VT-d ECAP.PT).
+    [[nodiscard]] virtual bool supports_passthrough() const { return true; }
 
 protected:
     ~IommuUnit() = default;
@@ -112,6 +168,9 @@ struct Platform {
     PageAllocator& allocator;
     const Clock& clock;
     const IommuOptions& options;
+    // For units that are not coherent; nullptr where no write-back is ever
+    // needed (host tests of coherent units).
+    CacheMaintenance* cache = nullptr;
 };
 
 }  // namespace sluice::passthrough

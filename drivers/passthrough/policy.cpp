@@ -144,25 +144,4 @@ Status compute_hardware_domain_ranges(const HardwareDomainMappingInputs& inputs,
     return status;
 }
 
-Status check_reserved_region_placement(const MemoryMap& map, AddressRange range, StringView description) {
-    const int description_length = static_cast<int>(description.length());
-    if (range.end <= range.start) {
-        logger.warning("%.*s [0x%llx, 0x%llx): empty or inverted range, refused", description_length, description.data(),
-                       static_cast<unsigned long long>(range.start), static_cast<unsigned long long>(range.end));
-        return Error::invalid_argument;
-    }
-    const AddressRange pages = round_outward(range);
-    for (const MemoryRegion& region : map.regions()) {
-        const bool allowed = region.type == MemoryType::reserved || region.type == MemoryType::acpi_nvs ||
-                             region.type == MemoryType::unusable || region.type == MemoryType::disabled;
-        if (allowed || !pages.overlaps(range_of(region))) continue;
-        logger.warning("%.*s [0x%llx, 0x%llx) touches %s at [0x%llx, 0x%llx), refused", description_length,
-                       description.data(), static_cast<unsigned long long>(pages.start),
-                       static_cast<unsigned long long>(pages.end), describe(region.type),
-                       static_cast<unsigned long long>(region.base), static_cast<unsigned long long>(region.end()));
-        return Error::overlap;
-    }
-    return success();
-}
-
 }  // namespace sluice::passthrough

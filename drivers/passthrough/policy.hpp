@@ -47,7 +47,6 @@
 
 #include <sluice/memory_map.hpp>
 #include <sluice/result.hpp>
-#include <sluice/string_view.hpp>
 #include <sluice/types.hpp>
 
 namespace sluice::passthrough {
@@ -79,19 +78,5 @@ struct HardwareDomainMappingInputs {
 // error.
 [[nodiscard]] Status compute_hardware_domain_ranges(const HardwareDomainMappingInputs& inputs, RangeSet& read_write,
                                                     RangeSet& read_only);
-
-// Whether a reserved region (an RMRR, IVMD, rmrr= or ivmd= range) may be
-// identity-mapped at range, once rounded out to whole pages. It may lie only
-// where nothing is ever handed out: e820 reserved memory, ACPI NVS, unusable
-// or disabled memory, and holes (a hole counts as reserved). It may not
-// touch RAM, ACPI reclaimable memory (it becomes RAM once the tables have
-// been read) or persistent memory (given to domains as storage): a device
-// writing there would corrupt memory that belongs to someone else. These are
-// the rules of check_placement() in reserved_region.hpp, applied to the same
-// bytes. On refusal, one warning names description, the range and the
-// region it touches, and the result is Error::overlap; an empty or inverted
-// range is Error::invalid_argument (also logged).
-[[nodiscard]] Status check_reserved_region_placement(const MemoryMap& map, AddressRange range,
-                                                     StringView description);
 
 }  // namespace sluice::passthrough

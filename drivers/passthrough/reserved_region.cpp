@@ -2,7 +2,6 @@
 
 #include <sluice/format.hpp>
 #include <sluice/log.hpp>
-#include <sluice/optional.hpp>
 #include <sluice/utility.hpp>
 
 namespace sluice::passthrough {
@@ -64,23 +63,10 @@ ShortText describe_range(const ReservedRegion& region) {
 
 }  // namespace
 
-// --- PCI addresses -------------------------------------------------------------
-
-Result<PciAddress> parse_pci_address(StringView text) {
-    const Optional<pci::PciAddress> parsed = pci::PciAddress::parse(text);
-    if (!parsed) return Error::malformed;
-    return PciAddress::from_pci(parsed.value());
-}
-
-size_t format_pci_address(char* buffer, size_t capacity, PciAddress address) {
-    return format(buffer, capacity, "%04x:%02x:%02x.%u", address.segment, address.bus, address.device(),
-                  address.function());
-}
-
 // --- Device scopes -------------------------------------------------------------
 
 Status DeviceScope::add(DeviceRange range) {
-    if (range.first.segment != range.last.segment || range.first.key() > range.last.key())
+    if (range.first.segment != range.last.segment || range.first.sort_key() > range.last.sort_key())
         return Error::invalid_argument;
     for (size_t index = 0; index < count_; ++index)
         if (ranges_[index].contains(range.first) && ranges_[index].contains(range.last)) return success();
@@ -122,7 +108,7 @@ Status DeviceScope::unite(const DeviceScope& other) {
     return success();
 }
 
-bool DeviceScope::contains(PciAddress address) const {
+bool DeviceScope::contains(const pci::PciAddress& address) const {
     if (all_devices_) return true;
     for (size_t index = 0; index < count_; ++index)
         if (ranges_[index].contains(address)) return true;
@@ -143,11 +129,10 @@ size_t format_device_scope(char* buffer, size_t capacity, const DeviceScope& sco
     const Span<const DeviceRange> ranges = scope.ranges();
     for (size_t index = 0; index < ranges.size(); ++index) {
         char item[32];
-        size_t item_length = format_pci_address(item, sizeof item, ranges[index].first);
-        if (!(ranges[index].first == ranges[index].last)) {
-            item[item_length++] = '-';
-            item_length += format_pci_address(item + item_length, sizeof item - item_length, ranges[index].last);
-        }
+        size_t item_length = format(item, sizeof item, "%s", pci::describe(ranges[index].first).c_str());
+        if (!(ranges[index].first == ranges[index].last))
+            item_length += format(item + item_length, sizeof item - item_length, "-%s",
+                                  pci::describe(ranges[index].last).c_str());
         const char* separator = index == 0 ? "" : ", ";
         const size_t remaining = capacity - 1 - length;
         const size_t needed = (index == 0 ? 0 : 2) + item_length;

@@ -24,66 +24,22 @@
 #include <sluice/memory_map.hpp>
 #include <sluice/result.hpp>
 #include <sluice/span.hpp>
-#include <sluice/string_view.hpp>
 #include <sluice/types.hpp>
 
 namespace sluice::passthrough {
 
-// One PCI function as the reserved-region code and the IOMMU tables see it:
-// segment, bus and devfn, where devfn packs device (bits 7:3) and function
-// (bits 2:0) as in a requester ID (PCI Express Base Specification "Requester
-// ID"; VT-d calls bus:devfn the source-id, 3.4.1, AMD-Vi the DeviceID).
-// drivers/pci/address.hpp has the PCI layer's pci::PciAddress with separate
-// device and function fields; to_pci() and from_pci() convert.
-struct PciAddress {
-    uint16_t segment = 0;
-    uint8_t bus = 0;
-    uint8_t devfn = 0;
-
-    static constexpr uint8_t max_device = 31;
-    static constexpr uint8_t max_function = 7;
-
-    static constexpr PciAddress make(uint16_t segment, uint8_t bus, uint8_t device, uint8_t function) {
-        return PciAddress{segment, bus, static_cast<uint8_t>((device & max_device) << 3 | (function & max_function))};
-    }
-    static constexpr PciAddress from_pci(const pci::PciAddress& address) {
-        return make(address.segment, address.bus, address.device, address.function);
-    }
-    [[nodiscard]] constexpr pci::PciAddress to_pci() const { return pci::PciAddress{segment, bus, device(), function()}; }
-
-    [[nodiscard]] constexpr uint8_t device() const { return static_cast<uint8_t>(devfn >> 3); }
-    [[nodiscard]] constexpr uint8_t function() const { return static_cast<uint8_t>(devfn & max_function); }
-    // bus:devfn, the 16-bit requester ID / VT-d source-id.
-    [[nodiscard]] constexpr uint16_t source_id() const { return static_cast<uint16_t>(bus << 8 | devfn); }
-    // A total order: segment, then bus, then devfn.
-    [[nodiscard]] constexpr uint32_t key() const { return static_cast<uint32_t>(segment) << 16 | source_id(); }
-
-    friend constexpr bool operator==(const PciAddress& first, const PciAddress& second) {
-        return first.key() == second.key();
-    }
-};
-static_assert(sizeof(PciAddress) == 4);
-
-// "[seg:]bus:dev.fn" in hex, as Xen and lspci write PCI addresses (segment up
-// to 4 digits, bus 2, device 2 up to 1f, function 1 up to 7; no segment means
-// 0), parsed by pci::PciAddress::parse. Error::malformed for anything else.
-[[nodiscard]] Result<PciAddress> parse_pci_address(StringView text);
-
-// "ssss:bb:dd.f"; returns the characters written (format() semantics).
-size_t format_pci_address(char* buffer, size_t capacity, PciAddress address);
-
 // The PCI functions a region is reserved for: a list of inclusive ranges (a
 // single function is a range of one), or every function on every segment.
 struct DeviceRange {
-    PciAddress first;
-    PciAddress last;  // inclusive; same segment as first, first.key() <= last.key()
+    pci::PciAddress first;
+    pci::PciAddress last;  // inclusive; same segment as first, first.sort_key() <= last.sort_key()
 
-    static constexpr DeviceRange single(PciAddress address) { return DeviceRange{address, address}; }
-    [[nodiscard]] constexpr bool contains(PciAddress address) const {
-        return address.key() >= first.key() && address.key() <= last.key();
+    static constexpr DeviceRange single(const pci::PciAddress& address) { return DeviceRange{address, address}; }
+    [[nodiscard]] constexpr bool contains(const pci::PciAddress& address) const {
+        return address.sort_key() >= first.sort_key() && address.sort_key() <= last.sort_key();
     }
 };
-static_assert(sizeof(DeviceRange) == 8);
+static_assert(sizeof(DeviceRange) == 2 * sizeof(pci::PciAddress));
 
 class DeviceScope {
 public:
@@ -101,12 +57,12 @@ public:
     // different segments, Error::capacity when full). A range already covered
     // is not added twice.
     [[nodiscard]] Status add(DeviceRange range);
-    [[nodiscard]] Status add(PciAddress address) { return add(DeviceRange::single(address)); }
+    [[nodiscard]] Status add(const pci::PciAddress& address) { return add(DeviceRange::single(address)); }
     // Adds every range of other (Error::capacity, leaving this unchanged, when
     // they do not all fit).
     [[nodiscard]] Status unite(const DeviceScope& other);
 
-    [[nodiscard]] bool contains(PciAddress address) const;
+    [[nodiscard]] bool contains(const pci::PciAddress& address) const;
     // Whether every function in other is also in this scope.
     [[nodiscard]] bool covers(const DeviceScope& other) const;
     [[nodiscard]] bool all_devices() const { return all_devices_; }
@@ -207,7 +163,7 @@ public:
     void clear() { count_ = 0; }
 
     // The regions a device needs, in order: calls visit(region) for each.
-    template <typename Visitor> void for_each_region_of(PciAddress device, Visitor&& visit) const {
+    template <typename Visitor> void for_each_region_of(const pci::PciAddress& device, Visitor&& visit) const {
         for (size_t index = 0; index < count_; ++index)
             if (regions_[index].devices.contains(device)) visit(regions_[index]);
     }

@@ -30,6 +30,10 @@ struct PciAddress {
                           static_cast<uint8_t>((requester_id >> 3) & 0x1f), static_cast<uint8_t>(requester_id & 0x7)};
     }
 
+    // A total order, segment first, then bus, device and function (the order
+    // lspci lists functions in): segment << 16 | requester ID.
+    [[nodiscard]] constexpr uint32_t sort_key() const { return static_cast<uint32_t>(segment) << 16 | requester_id(); }
+
     friend constexpr bool operator==(const PciAddress& first, const PciAddress& second) {
         return first.segment == second.segment && first.bus == second.bus && first.device == second.device &&
                first.function == second.function;

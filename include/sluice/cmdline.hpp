@@ -116,9 +116,28 @@ Span<const Parameter> registered_parameters();
 // Hex digits without a prefix (as in rmrr= and ivmd= frame numbers); a 0x
 // prefix is accepted too. Errors as parse_integer.
 [[nodiscard]] Result<uint64_t> parse_hex(StringView text);
-// A number (as parse_integer) with an optional K/M/G/T suffix (either case);
-// without a suffix the number is bytes. Errors as parse_integer.
-[[nodiscard]] Result<uint64_t> parse_size(StringView text);
+// How parse_size reads a size: the unit of a number without a suffix, and
+// whether a B suffix (bytes) is allowed. The defaults are those of size
+// options; dom0_mem= follows Xen, where no suffix means KiB and B is bytes.
+struct SizeSyntax {
+    unsigned shift_without_suffix = 0;  // the number counts units of 2^shift bytes
+    bool bytes_suffix = false;
+};
+// A number (as parse_integer) with an optional K/M/G/T suffix (either case),
+// or B when syntax allows it; without a suffix the number counts the units
+// syntax names (bytes by default). Errors as parse_integer.
+[[nodiscard]] Result<uint64_t> parse_size(StringView text, SizeSyntax syntax = {});
+
+// User text quoted in a warning ("'%.*s%s'" with length, data and
+// ellipsis): at most excerpt_limit characters, then "..." when cut, so a long
+// value cannot flood the console.
+inline constexpr size_t excerpt_limit = 40;
+struct Excerpt {
+    int length;
+    const char* data;
+    const char* ellipsis;
+};
+[[nodiscard]] Excerpt excerpt(StringView text);
 
 // Splits text at separator, skipping nothing: "a,,b" yields "a", "", "b",
 // "a," yields "a", "" and "" yields nothing. Handlers ignore empty items

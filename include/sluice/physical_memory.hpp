@@ -31,6 +31,15 @@ class PageAllocator {
 public:
     [[nodiscard]] virtual Result<PhysicalAddress> allocate_page() = 0;
     virtual void free_page(PhysicalAddress page) = 0;
+    // count physically contiguous pages whose first address is a multiple of
+    // alignment (a power of two, at least page_size) and whose last byte lies
+    // below limit, for hardware tables that must be one block (the AMD-Vi
+    // device table). Each page goes back with free_page(). Allocators that
+    // cannot provide contiguous memory fail with Error::unsupported.
+    [[nodiscard]] virtual Result<PhysicalAddress> allocate_contiguous(uint64_t /*count*/, uint64_t /*alignment*/,
+                                                                      PhysicalAddress /*limit*/) {
+        return Error::unsupported;
+    }
 
 protected:
     ~PageAllocator() = default;

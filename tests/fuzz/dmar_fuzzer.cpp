@@ -123,7 +123,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         for (const vtd::RmrrOptionRange& range : option.ranges()) {
             require(range.first_frame <= range.last_frame && range.last_frame < vtd::RmrrOption::frame_limit);
             require(range.device_count >= 1 && range.device_count <= vtd::RmrrOptionRange::max_devices);
-            for (const passthrough::PciAddress& device : range.device_list()) require(device.segment == range.segment);
+            for (const pci::PciAddress& device : range.device_list()) require(device.segment == range.segment);
         }
     } else {
         if ((mode & 1) != 0 && payload.size() >= 48) {

@@ -75,6 +75,30 @@ public:
         ++live_pages_;
         return page;
     }
+    // The lowest free run that fits; counts as one allocation attempt, so
+    // fail_allocation() can make it fail too.
+    [[nodiscard]] Result<PhysicalAddress> allocate_contiguous(uint64_t count, uint64_t alignment,
+                                                              PhysicalAddress limit) override {
+        ++allocation_attempts_;
+        if (count == 0 || alignment < page_size || (alignment & (alignment - 1)) != 0) return Error::invalid_argument;
+        if (fail_at_ != 0 && allocation_attempts_ == fail_at_) return Error::out_of_memory;
+        for (uint64_t first = 0; first + count <= in_use_.size(); ++first) {
+            const PhysicalAddress base = first_ + first * page_size;
+            if (base % alignment != 0) continue;
+            if (base + count * page_size - 1 >= limit) break;
+            bool free = true;
+            for (uint64_t index = first; index < first + count && free; ++index) free = !in_use_[index];
+            if (!free) continue;
+            for (uint64_t index = first; index < first + count; ++index) {
+                in_use_[index] = true;
+                std::memset(memory_.pointer(first_ + index * page_size, page_size), 0xa5, page_size);
+            }
+            std::erase_if(free_list_, [&](PhysicalAddress page) { return page >= base && page < base + count * page_size; });
+            live_pages_ += count;
+            return base;
+        }
+        return Error::out_of_memory;
+    }
     void free_page(PhysicalAddress page) override {
         const uint64_t index = index_of(page);
         if (!in_use_[index]) throw std::logic_error("simulated allocator: page freed twice or never allocated");

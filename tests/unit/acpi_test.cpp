@@ -8,6 +8,7 @@
 
 #include <sluice/log.hpp>
 
+#include "support/log_capture.hpp"
 #include "support/simulated_machine.hpp"
 
 #include <cstring>
@@ -22,52 +23,8 @@ using sluice::Span;
 using sluice::acpi::Signature;
 using sluice::acpi::TableDescription;
 using sluice::acpi::TableDirectory;
+using sluice::testing::LogCapture;
 using sluice::testing::SimulatedMemory;
-
-// Captures every log line for the duration of a test.
-class CapturedLog final : public sluice::LogSink {
-public:
-    CapturedLog() : previous_sink_(sluice::set_log_sink(this)), previous_threshold_(sluice::log_threshold()) {
-        sluice::set_log_threshold(static_cast<uint8_t>(sluice::LogLevel::info));
-    }
-    ~CapturedLog() {
-        sluice::set_log_sink(previous_sink_);
-        sluice::set_log_threshold(previous_threshold_);
-    }
-    void write_line(sluice::LogLevel level, sluice::StringView line) override {
-        lines_.emplace_back(line.data(), line.length());
-        if (level == sluice::LogLevel::warning) warnings_.emplace_back(line.data(), line.length());
-    }
-
-    [[nodiscard]] const std::vector<std::string>& lines() const { return lines_; }
-    [[nodiscard]] const std::vector<std::string>& warnings() const { return warnings_; }
-    // Number of warnings containing every one of the fragments.
-    [[nodiscard]] size_t count_warnings(std::initializer_list<std::string> fragments) const {
-        size_t matches = 0;
-        for (const std::string& line : warnings_) {
-            bool all = true;
-            for (const std::string& fragment : fragments) all = all && line.find(fragment) != std::string::npos;
-            if (all) ++matches;
-        }
-        return matches;
-    }
-    [[nodiscard]] bool has_line(const std::string& expected) const {
-        for (const std::string& line : lines_)
-            if (line == expected) return true;
-        return false;
-    }
-    [[nodiscard]] std::string all() const {
-        std::string text;
-        for (const std::string& line : lines_) text += line + "\n";
-        return text;
-    }
-
-private:
-    sluice::LogSink* previous_sink_;
-    uint8_t previous_threshold_;
-    std::vector<std::string> lines_;
-    std::vector<std::string> warnings_;
-};
 
 using Bytes = std::vector<uint8_t>;
 
@@ -188,7 +145,7 @@ TEST(AcpiRootPointer, Revision2FromBootLoaderCopy) {
 }
 
 TEST(AcpiRootPointer, BadChecksumIsRejected) {
-    CapturedLog log;
+    LogCapture log;
     Bytes rsdp = make_rsdp_version1(0x1000);
     rsdp[16] ^= 0x40;  // the RSDT address changes, the checksum does not
     const auto root = sluice::acpi::validate_root_pointer(Span<const uint8_t>(rsdp.data(), rsdp.size()));
@@ -198,7 +155,7 @@ TEST(AcpiRootPointer, BadChecksumIsRejected) {
 }
 
 TEST(AcpiRootPointer, BadSignatureIsRejected) {
-    CapturedLog log;
+    LogCapture log;
     Machine machine;
     Bytes rsdp = make_rsdp_version1(0x1000);
     rsdp[0] = 'X';
@@ -210,7 +167,7 @@ TEST(AcpiRootPointer, BadSignatureIsRejected) {
 }
 
 TEST(AcpiRootPointer, BadExtendedChecksumKeepsOnlyTheRsdt) {
-    CapturedLog log;
+    LogCapture log;
     Bytes rsdp = make_rsdp_version2(0x1000, 0x2000);
     rsdp[24] ^= 0x01;  // XSDT address changes; the 20-byte checksum still holds
     const auto root = sluice::acpi::validate_root_pointer(Span<const uint8_t>(rsdp.data(), rsdp.size()));
@@ -221,7 +178,7 @@ TEST(AcpiRootPointer, BadExtendedChecksumKeepsOnlyTheRsdt) {
 }
 
 TEST(AcpiRootPointer, Revision2WithShortLengthKeepsOnlyTheRsdt) {
-    CapturedLog log;
+    LogCapture log;
     Bytes rsdp = make_rsdp_version2(0x1000, 0x2000);
     put32(rsdp, 20, 20);
     fix_checksum(rsdp, 32, 36);
@@ -232,7 +189,7 @@ TEST(AcpiRootPointer, Revision2WithShortLengthKeepsOnlyTheRsdt) {
 }
 
 TEST(AcpiRootPointer, Revision2CopyCutShortKeepsOnlyTheRsdt) {
-    CapturedLog log;
+    LogCapture log;
     const Bytes rsdp = make_rsdp_version2(0x1000, 0x2000);
     const auto root = sluice::acpi::validate_root_pointer(Span<const uint8_t>(rsdp.data(), 24));
     ASSERT_TRUE(root.ok());
@@ -241,7 +198,7 @@ TEST(AcpiRootPointer, Revision2CopyCutShortKeepsOnlyTheRsdt) {
 }
 
 TEST(AcpiRootPointer, TooShortCopyIsOutOfRange) {
-    CapturedLog log;
+    LogCapture log;
     const Bytes rsdp = make_rsdp_version1(0x1000);
     const auto root = sluice::acpi::validate_root_pointer(Span<const uint8_t>(rsdp.data(), 19));
     ASSERT_FALSE(root.ok());
@@ -249,7 +206,7 @@ TEST(AcpiRootPointer, TooShortCopyIsOutOfRange) {
 }
 
 TEST(AcpiRootPointer, RevisionOneIsTreatedAsAcpi10) {
-    CapturedLog log;
+    LogCapture log;
     Bytes rsdp = make_rsdp_version2(0x1000, 0x2000);
     rsdp[15] = 1;
     fix_checksum(rsdp, 8, 20);
@@ -261,7 +218,7 @@ TEST(AcpiRootPointer, RevisionOneIsTreatedAsAcpi10) {
 }
 
 TEST(AcpiRootPointer, NamingNoTableIsMalformed) {
-    CapturedLog log;
+    LogCapture log;
     const Bytes rsdp = make_rsdp_version1(0);
     const auto root = sluice::acpi::validate_root_pointer(Span<const uint8_t>(rsdp.data(), rsdp.size()));
     ASSERT_FALSE(root.ok());
@@ -270,7 +227,7 @@ TEST(AcpiRootPointer, NamingNoTableIsMalformed) {
 }
 
 TEST(AcpiRootPointer, OutsideMemoryIsOutOfRange) {
-    CapturedLog log;
+    LogCapture log;
     Machine machine;
     const auto root = sluice::acpi::read_root_pointer(machine.memory, 2 * sluice::MiB - 8);
     ASSERT_FALSE(root.ok());
@@ -280,7 +237,7 @@ TEST(AcpiRootPointer, OutsideMemoryIsOutOfRange) {
 }
 
 TEST(AcpiRootPointer, ScanFindsTheRsdpInTheBiosArea) {
-    CapturedLog log;
+    LogCapture log;
     Machine machine;
     // A stray signature with a bad checksum comes first and is passed over;
     // one that is not on a 16-byte boundary is never looked at.
@@ -313,7 +270,7 @@ TEST(AcpiRootPointer, ScanOnlySearchesTheFirstKibOfTheEbda) {
     const Bytes segment = {0xc0, 0x9f};
     machine.place(0x40e, segment);
     machine.place(0x9fc00 + 0x400, make_rsdp_version1(0x4000));
-    CapturedLog log;
+    LogCapture log;
     const auto root = sluice::acpi::scan_for_root_pointer(machine.memory);
     ASSERT_FALSE(root.ok());
     EXPECT_EQ(root.error(), Error::not_found);
@@ -322,7 +279,7 @@ TEST(AcpiRootPointer, ScanOnlySearchesTheFirstKibOfTheEbda) {
 
 TEST(AcpiRootPointer, ScanOfAMachineWithoutBiosAreasFindsNothing) {
     SimulatedMemory memory(0x100000, sluice::MiB);
-    CapturedLog log;
+    LogCapture log;
     const auto root = sluice::acpi::scan_for_root_pointer(memory);
     ASSERT_FALSE(root.ok());
     EXPECT_EQ(root.error(), Error::not_found);
@@ -331,7 +288,7 @@ TEST(AcpiRootPointer, ScanOfAMachineWithoutBiosAreasFindsNothing) {
 // --- Table walk --------------------------------------------------------------
 
 TEST(AcpiDirectory, WalksTheRsdtOfARevision0Rsdp) {
-    CapturedLog log;
+    LogCapture log;
     Machine machine;
     machine.place(rsdp_address, make_rsdp_version1(rsdt_address));
     machine.place(rsdt_address, make_rsdt({0x20000, 0x21000}));
@@ -354,7 +311,7 @@ TEST(AcpiDirectory, WalksTheRsdtOfARevision0Rsdp) {
 }
 
 TEST(AcpiDirectory, PrefersTheXsdt) {
-    CapturedLog log;
+    LogCapture log;
     Machine machine;
     machine.place(rsdp_address, make_rsdp_version2(rsdt_address, xsdt_address));
     machine.place(rsdt_address, make_rsdt({0x20000}));
@@ -368,7 +325,7 @@ TEST(AcpiDirectory, PrefersTheXsdt) {
 }
 
 TEST(AcpiDirectory, FallsBackToTheRsdtWhenTheXsdtIsBad) {
-    CapturedLog log;
+    LogCapture log;
     Machine machine;
     machine.place(rsdp_address, make_rsdp_version2(rsdt_address, xsdt_address));
     machine.place(rsdt_address, make_rsdt({0x20000}));
@@ -385,7 +342,7 @@ TEST(AcpiDirectory, FallsBackToTheRsdtWhenTheXsdtIsBad) {
 }
 
 TEST(AcpiDirectory, FallsBackToTheRsdtWhenTheXsdtAddressHoldsAnotherTable) {
-    CapturedLog log;
+    LogCapture log;
     Machine machine;
     machine.place(rsdp_address, make_rsdp_version2(rsdt_address, xsdt_address));
     machine.place(rsdt_address, make_rsdt({0x20000}));
@@ -398,7 +355,7 @@ TEST(AcpiDirectory, FallsBackToTheRsdtWhenTheXsdtAddressHoldsAnotherTable) {
 }
 
 TEST(AcpiDirectory, FailsWhenNoRootTableIsUsable) {
-    CapturedLog log;
+    LogCapture log;
     Machine machine;
     machine.place(rsdp_address, make_rsdp_version1(rsdt_address));
     Bytes rsdt = make_rsdt({0x20000});
@@ -411,7 +368,7 @@ TEST(AcpiDirectory, FailsWhenNoRootTableIsUsable) {
 }
 
 TEST(AcpiDirectory, FindsEveryTableWithOneSignature) {
-    CapturedLog log;
+    LogCapture log;
     Machine machine;
     machine.place(rsdp_address, make_rsdp_version1(rsdt_address));
     machine.place(rsdt_address, make_rsdt({0x20000, 0x21000, 0x22000}));
@@ -432,7 +389,7 @@ TEST(AcpiDirectory, FindsEveryTableWithOneSignature) {
 // Builds an RSDT listing a good table, then `bad` at 0x21000, then another good table.
 struct BadTableCase {
     Machine machine;
-    CapturedLog log;
+    LogCapture log;
 
     sluice::Result<TableDirectory> run(const Bytes& bad, PhysicalAddress bad_address = 0x21000) {
         machine.place(rsdp_address, make_rsdp_version1(rsdt_address));
@@ -530,7 +487,7 @@ TEST(AcpiDirectory, SkipsATableWithAGarbageSignature) {
 }
 
 TEST(AcpiDirectory, RsdtLengthNotAWholeNumberOfEntries) {
-    CapturedLog log;
+    LogCapture log;
     Machine machine;
     machine.place(rsdp_address, make_rsdp_version1(rsdt_address));
     Bytes body(6, 0);
@@ -547,7 +504,7 @@ TEST(AcpiDirectory, RsdtLengthNotAWholeNumberOfEntries) {
 }
 
 TEST(AcpiDirectory, XsdtLengthNotAWholeNumberOfEntries) {
-    CapturedLog log;
+    LogCapture log;
     Machine machine;
     machine.place(rsdp_address, make_rsdp_version2(0, xsdt_address));
     Bytes body(12, 0);
@@ -563,7 +520,7 @@ TEST(AcpiDirectory, XsdtLengthNotAWholeNumberOfEntries) {
 }
 
 TEST(AcpiDirectory, AnRsdtListingItselfDoesNotLoop) {
-    CapturedLog log;
+    LogCapture log;
     Machine machine;
     machine.place(rsdp_address, make_rsdp_version1(rsdt_address));
     machine.place(rsdt_address, make_rsdt({rsdt_address, 0x20000, rsdt_address, 0x20000}));
@@ -578,7 +535,7 @@ TEST(AcpiDirectory, AnRsdtListingItselfDoesNotLoop) {
 }
 
 TEST(AcpiDirectory, TwoRootTablesListingEachOtherDoNotLoop) {
-    CapturedLog log;
+    LogCapture log;
     Machine machine;
     machine.place(rsdp_address, make_rsdp_version2(rsdt_address, xsdt_address));
     machine.place(rsdt_address, make_rsdt({xsdt_address}));
@@ -589,7 +546,7 @@ TEST(AcpiDirectory, TwoRootTablesListingEachOtherDoNotLoop) {
 }
 
 TEST(AcpiDirectory, AGarbageEntryCountIsBounded) {
-    CapturedLog log;
+    LogCapture log;
     Machine machine;
     machine.place(rsdp_address, make_rsdp_version1(rsdt_address));
     machine.place(rsdt_address, make_rsdt(std::vector<uint32_t>(3000, 0)));
@@ -600,7 +557,7 @@ TEST(AcpiDirectory, AGarbageEntryCountIsBounded) {
 }
 
 TEST(AcpiDirectory, StopsWhenFull) {
-    CapturedLog log;
+    LogCapture log;
     Machine machine;
     std::vector<uint32_t> entries;
     for (uint32_t index = 0; index < 70; ++index) {
@@ -627,7 +584,7 @@ Bytes make_fadt(uint32_t dsdt, uint64_t x_dsdt) {
 }
 
 TEST(AcpiDirectory, AddsTheDsdtNamedByTheFadt) {
-    CapturedLog log;
+    LogCapture log;
     Machine machine;
     machine.place(rsdp_address, make_rsdp_version1(rsdt_address));
     machine.place(rsdt_address, make_rsdt({0x20000}));
@@ -642,7 +599,7 @@ TEST(AcpiDirectory, AddsTheDsdtNamedByTheFadt) {
 }
 
 TEST(AcpiDirectory, UsesTheLegacyDsdtFieldOfAShortFadt) {
-    CapturedLog log;
+    LogCapture log;
     Machine machine;
     Bytes body(116 - 36, 0);  // an ACPI 1.0 FADT: no X_DSDT field
     put32(body, 40 - 36, 0x30000);
@@ -656,7 +613,7 @@ TEST(AcpiDirectory, UsesTheLegacyDsdtFieldOfAShortFadt) {
 }
 
 TEST(AcpiDirectory, ABadDsdtIsSkipped) {
-    CapturedLog log;
+    LogCapture log;
     Machine machine;
     machine.place(rsdp_address, make_rsdp_version1(rsdt_address));
     machine.place(rsdt_address, make_rsdt({0x20000}));
@@ -682,7 +639,7 @@ TEST(AcpiDirectory, DiscoverTriesTheCopyThenTheAddressThenTheScan) {
     source.copy = Span<const uint8_t>(copy.data(), copy.size());
     source.physical_address = 0x8000;
     {
-        CapturedLog log;
+        LogCapture log;
         const auto directory = sluice::acpi::discover(machine.memory, source);
         ASSERT_TRUE(directory.ok());
         EXPECT_TRUE(directory.value().root_pointer().from_copy);
@@ -693,14 +650,14 @@ TEST(AcpiDirectory, DiscoverTriesTheCopyThenTheAddressThenTheScan) {
     broken[8] ^= 1;
     source.copy = Span<const uint8_t>(broken.data(), broken.size());
     {
-        CapturedLog log;
+        LogCapture log;
         const auto directory = sluice::acpi::discover(machine.memory, source);
         ASSERT_TRUE(directory.ok());
         EXPECT_EQ(directory.value().tables()[0].address, 0x20000u);
     }
     source.physical_address = 0x9000;  // nothing there
     {
-        CapturedLog log;
+        LogCapture log;
         const auto directory = sluice::acpi::discover(machine.memory, source);
         ASSERT_TRUE(directory.ok());
         EXPECT_EQ(directory.value().root_pointer().address, rsdp_address);
@@ -708,7 +665,7 @@ TEST(AcpiDirectory, DiscoverTriesTheCopyThenTheAddressThenTheScan) {
     }
     source.scan_bios_areas = false;
     {
-        CapturedLog log;
+        LogCapture log;
         const auto directory = sluice::acpi::discover(machine.memory, source);
         ASSERT_FALSE(directory.ok());
         EXPECT_EQ(directory.error(), Error::not_found);
@@ -821,7 +778,7 @@ Bytes make_mcfg(const std::vector<Bytes>& allocations, size_t trailing = 0) {
 }
 
 TEST(AcpiMcfg, ReadsTheAllocationsOfEveryMcfg) {
-    CapturedLog log;
+    LogCapture log;
     Machine machine;
     machine.place(rsdp_address, make_rsdp_version1(rsdt_address));
     machine.place(rsdt_address, make_rsdt({0x20000, 0x21000}));

@@ -6,6 +6,7 @@
 #include "boot/boot_information.hpp"
 #include "boot/multiboot2.hpp"
 #include "boot/pvh.hpp"
+#include "support/log_capture.hpp"
 #include "support/simulated_machine.hpp"
 
 #include <sluice/log.hpp>
@@ -25,42 +26,8 @@ using sluice::MemoryType;
 using sluice::PhysicalAddress;
 using sluice::boot::BootInformation;
 using sluice::boot::BootLoaderKind;
+using sluice::testing::LogCapture;
 using sluice::testing::SimulatedMemory;
-
-class CapturedLog final : public sluice::LogSink {
-public:
-    CapturedLog() : previous_(sluice::set_log_sink(this)), previous_threshold_(sluice::log_threshold()) {
-        sluice::set_log_threshold(static_cast<uint8_t>(sluice::LogLevel::debug));
-    }
-    ~CapturedLog() {
-        sluice::set_log_sink(previous_);
-        sluice::set_log_threshold(previous_threshold_);
-    }
-    void write_line(sluice::LogLevel, sluice::StringView line) override { lines.emplace_back(line.data(), line.length()); }
-
-    [[nodiscard]] size_t warnings() const {
-        size_t count = 0;
-        for (const std::string& line : lines)
-            if (line.find(": warning: ") != std::string::npos) ++count;
-        return count;
-    }
-    [[nodiscard]] bool contains(const std::string& text) const {
-        for (const std::string& line : lines)
-            if (line.find(text) != std::string::npos) return true;
-        return false;
-    }
-    [[nodiscard]] std::string all() const {
-        std::string text;
-        for (const std::string& line : lines) text += line + "\n";
-        return text;
-    }
-
-    std::vector<std::string> lines;
-
-private:
-    sluice::LogSink* previous_;
-    uint8_t previous_threshold_;
-};
 
 template <typename T> void append(std::vector<uint8_t>& bytes, const T& value) {
     const auto* raw = reinterpret_cast<const uint8_t*>(&value);
@@ -170,7 +137,7 @@ std::vector<Multiboot2Builder::Entry> qemu_memory_map() {
 // --- multiboot2: well-formed -------------------------------------------------
 
 TEST(Multiboot2Information, ParsesEveryTagGrubGives) {
-    CapturedLog log;
+    LogCapture log{sluice::LogLevel::debug};
     Multiboot2Builder builder;
     builder.command_line("console=com1 loglvl=all");
     builder.loader_name("GRUB 2.06");
@@ -185,7 +152,7 @@ TEST(Multiboot2Information, ParsesEveryTagGrubGives) {
     const Parsed parsed = parse_multiboot2(blob);
     ASSERT_TRUE(parsed.status.ok());
     const BootInformation& information = *parsed.information;
-    EXPECT_EQ(log.warnings(), 0u) << log.all();
+    EXPECT_EQ(log.warnings().size(), 0u) << log.all();
     EXPECT_EQ(information.warning_count, 0u);
     EXPECT_EQ(information.loader, BootLoaderKind::multiboot2);
     EXPECT_EQ(std::string(information.command_line), "console=com1 loglvl=all");
@@ -216,7 +183,7 @@ TEST(Multiboot2Information, ParsesEveryTagGrubGives) {
 }
 
 TEST(Multiboot2Information, MemoryTypesFollowTheSpecification) {
-    CapturedLog log;
+    LogCapture log{sluice::LogLevel::debug};
     Multiboot2Builder builder;
     builder.memory_map({{0x100000, 0x1000, 1}, {0x200000, 0x1000, 3}, {0x300000, 0x1000, 4},
                         {0x400000, 0x1000, 5}, {0x500000, 0x1000, 2}, {0x600000, 0x1000, 77}});
@@ -230,11 +197,11 @@ TEST(Multiboot2Information, MemoryTypesFollowTheSpecification) {
     EXPECT_EQ(map.find(0x400000)->type, MemoryType::unusable);
     EXPECT_EQ(map.find(0x500000)->type, MemoryType::reserved);
     EXPECT_EQ(map.find(0x600000)->type, MemoryType::reserved);  // unknown types are reserved
-    EXPECT_EQ(log.warnings(), 0u) << log.all();
+    EXPECT_EQ(log.warnings().size(), 0u) << log.all();
 }
 
 TEST(Multiboot2Information, OverlappingEntriesAreSanitized) {
-    CapturedLog log;
+    LogCapture log{sluice::LogLevel::debug};
     Multiboot2Builder builder;
     builder.memory_map({{0x100000, 0x400000, 1}, {0x200000, 0x1000, 2}, {0x500000, 0x100000, 1}});
     builder.end();
@@ -248,7 +215,7 @@ TEST(Multiboot2Information, OverlappingEntriesAreSanitized) {
 }
 
 TEST(Multiboot2Information, NewRsdpWinsOverOldInEitherOrder) {
-    CapturedLog log;
+    LogCapture log{sluice::LogLevel::debug};
     for (const bool new_first : {false, true}) {
         Multiboot2Builder builder;
         size_t new_tag;
@@ -266,11 +233,11 @@ TEST(Multiboot2Information, NewRsdpWinsOverOldInEitherOrder) {
         ASSERT_TRUE(parsed.information->rsdp_address.has_value());
         EXPECT_EQ(*parsed.information->rsdp_address, information_address + new_tag + 8) << "new first: " << new_first;
     }
-    EXPECT_EQ(log.warnings(), 0u) << log.all();
+    EXPECT_EQ(log.warnings().size(), 0u) << log.all();
 }
 
 TEST(Multiboot2Information, ModuleStringsAndTheModuleLimit) {
-    CapturedLog log;
+    LogCapture log{sluice::LogLevel::debug};
     Multiboot2Builder builder;
     for (uint32_t index = 0; index < BootInformation::module_capacity + 2; ++index)
         builder.module(0x1000000 + index * 0x10000, 0x1000000 + index * 0x10000 + 0x100, "m" + std::to_string(index));
@@ -280,7 +247,7 @@ TEST(Multiboot2Information, ModuleStringsAndTheModuleLimit) {
     ASSERT_TRUE(parsed.status.ok());
     EXPECT_EQ(parsed.information->module_count, BootInformation::module_capacity);
     EXPECT_EQ(std::string(parsed.information->modules[15].string), "m15");
-    EXPECT_EQ(log.warnings(), 2u) << log.all();
+    EXPECT_EQ(log.warnings().size(), 2u) << log.all();
     EXPECT_TRUE(log.contains("more than 16 modules")) << log.all();
 }
 
@@ -288,7 +255,7 @@ TEST(Multiboot2Information, ModuleStringsAndTheModuleLimit) {
 
 TEST(Multiboot2Information, ImplausibleTotalSizeIsRefused) {
     for (const int64_t total : {int64_t{0}, int64_t{8}, int64_t{15}, int64_t{2} << 20}) {
-        CapturedLog log;
+        LogCapture log{sluice::LogLevel::debug};
         Multiboot2Builder builder;
         builder.memory_map(qemu_memory_map());
         builder.end();
@@ -301,7 +268,7 @@ TEST(Multiboot2Information, ImplausibleTotalSizeIsRefused) {
 }
 
 TEST(Multiboot2Information, UnreadableInformationIsRefused) {
-    CapturedLog log;
+    LogCapture log{sluice::LogLevel::debug};
     SimulatedMemory memory(arena_base, arena_size);
     const Parsed parsed = parse_at(memory, sluice::boot::multiboot2_boot_magic, arena_size + 0x1000);
     ASSERT_FALSE(parsed.status.ok());
@@ -310,7 +277,7 @@ TEST(Multiboot2Information, UnreadableInformationIsRefused) {
 }
 
 TEST(Multiboot2Information, UnknownMagicIsRefused) {
-    CapturedLog log;
+    LogCapture log{sluice::LogLevel::debug};
     SimulatedMemory memory(arena_base, arena_size);
     const Parsed parsed = parse_at(memory, 0x2badb002, information_address);  // multiboot1
     ASSERT_FALSE(parsed.status.ok());
@@ -319,7 +286,7 @@ TEST(Multiboot2Information, UnknownMagicIsRefused) {
 }
 
 TEST(Multiboot2Information, TagRunningPastTheEndKeepsEarlierTags) {
-    CapturedLog log;
+    LogCapture log{sluice::LogLevel::debug};
     Multiboot2Builder builder;
     builder.command_line("kept");
     builder.memory_map(qemu_memory_map());
@@ -331,11 +298,11 @@ TEST(Multiboot2Information, TagRunningPastTheEndKeepsEarlierTags) {
     EXPECT_EQ(parsed.information->memory_map.size(), 6u);
     EXPECT_TRUE(log.contains("size 4096 runs past the end of the information")) << log.all();
     EXPECT_TRUE(log.contains("no end tag")) << log.all();
-    EXPECT_EQ(log.warnings(), 2u) << log.all();
+    EXPECT_EQ(log.warnings().size(), 2u) << log.all();
 }
 
 TEST(Multiboot2Information, TagSmallerThanItsHeaderStopsTheWalk) {
-    CapturedLog log;
+    LogCapture log{sluice::LogLevel::debug};
     Multiboot2Builder builder;
     builder.memory_map(qemu_memory_map());
     builder.tag(1, {}, 4);
@@ -349,7 +316,7 @@ TEST(Multiboot2Information, TagSmallerThanItsHeaderStopsTheWalk) {
 }
 
 TEST(Multiboot2Information, TotalSizeBeyondReadableMemoryIsCut) {
-    CapturedLog log;
+    LogCapture log{sluice::LogLevel::debug};
     Multiboot2Builder builder;
     builder.command_line("near the end");
     builder.memory_map(qemu_memory_map());
@@ -369,7 +336,7 @@ TEST(Multiboot2Information, TotalSizeBeyondReadableMemoryIsCut) {
 }
 
 TEST(Multiboot2Information, MissingEndTagIsReported) {
-    CapturedLog log;
+    LogCapture log{sluice::LogLevel::debug};
     Multiboot2Builder builder;
     builder.memory_map(qemu_memory_map());
     const Parsed parsed = parse_multiboot2(builder.finish());
@@ -379,7 +346,7 @@ TEST(Multiboot2Information, MissingEndTagIsReported) {
 }
 
 TEST(Multiboot2Information, MissingMemoryMapIsReported) {
-    CapturedLog log;
+    LogCapture log{sluice::LogLevel::debug};
     Multiboot2Builder builder;
     builder.command_line("x");
     builder.end();
@@ -390,7 +357,7 @@ TEST(Multiboot2Information, MissingMemoryMapIsReported) {
 }
 
 TEST(Multiboot2Information, UnterminatedCommandLineStaysWithinItsTag) {
-    CapturedLog log;
+    LogCapture log{sluice::LogLevel::debug};
     Multiboot2Builder builder;
     builder.tag(1, {'a', 'b', 'c', 'd', 'e'});  // no NUL; padding zeros follow but lie outside the tag
     builder.memory_map(qemu_memory_map());
@@ -402,7 +369,7 @@ TEST(Multiboot2Information, UnterminatedCommandLineStaysWithinItsTag) {
 }
 
 TEST(Multiboot2Information, OverlongCommandLineIsTruncated) {
-    CapturedLog log;
+    LogCapture log{sluice::LogLevel::debug};
     Multiboot2Builder builder;
     builder.command_line(std::string(3000, 'q'));
     builder.memory_map(qemu_memory_map());
@@ -417,7 +384,7 @@ TEST(Multiboot2Information, OverlongCommandLineIsTruncated) {
 
 TEST(Multiboot2Information, MemoryMapWithBadEntrySizes) {
     {
-        CapturedLog log;
+        LogCapture log{sluice::LogLevel::debug};
         Multiboot2Builder builder;
         builder.memory_map(qemu_memory_map(), 16);  // smaller than an entry
         builder.end();
@@ -427,17 +394,17 @@ TEST(Multiboot2Information, MemoryMapWithBadEntrySizes) {
         EXPECT_TRUE(log.contains("entry_size 16 smaller than 24")) << log.all();
     }
     {
-        CapturedLog log;
+        LogCapture log{sluice::LogLevel::debug};
         Multiboot2Builder builder;
         builder.memory_map(qemu_memory_map(), 32);  // a later, longer entry format
         builder.end();
         const Parsed parsed = parse_multiboot2(builder.finish());
         ASSERT_TRUE(parsed.status.ok());
         EXPECT_EQ(parsed.information->memory_map.size(), 6u);
-        EXPECT_EQ(log.warnings(), 0u) << log.all();
+        EXPECT_EQ(log.warnings().size(), 0u) << log.all();
     }
     {
-        CapturedLog log;
+        LogCapture log{sluice::LogLevel::debug};
         Multiboot2Builder builder;
         builder.memory_map(qemu_memory_map(), 24, 12);  // half an entry at the end
         builder.end();
@@ -449,7 +416,7 @@ TEST(Multiboot2Information, MemoryMapWithBadEntrySizes) {
 }
 
 TEST(Multiboot2Information, WrappingAndEmptyMemoryMapEntries) {
-    CapturedLog log;
+    LogCapture log{sluice::LogLevel::debug};
     Multiboot2Builder builder;
     builder.memory_map({{0x100000, 0x100000, 1}, {0xfffffffffffff000, 0x2000, 1}, {0x300000, 0, 1}});
     builder.end();
@@ -457,11 +424,11 @@ TEST(Multiboot2Information, WrappingAndEmptyMemoryMapEntries) {
     ASSERT_TRUE(parsed.status.ok());
     EXPECT_EQ(parsed.information->memory_map.size(), 1u);
     EXPECT_TRUE(log.contains("entry 1: base 0xfffffffffffff000 length 0x2000 wraps")) << log.all();
-    EXPECT_EQ(log.warnings(), 1u) << log.all();  // the empty entry is silently skipped
+    EXPECT_EQ(log.warnings().size(), 1u) << log.all();  // the empty entry is silently skipped
 }
 
 TEST(Multiboot2Information, BadModuleAndRsdpTags) {
-    CapturedLog log;
+    LogCapture log{sluice::LogLevel::debug};
     Multiboot2Builder builder;
     builder.module(0x300000, 0x200000, "backwards");
     builder.tag(3, std::vector<uint8_t>(4, 0));  // too small for a module tag
@@ -477,7 +444,7 @@ TEST(Multiboot2Information, BadModuleAndRsdpTags) {
     EXPECT_TRUE(log.contains("module tag at offset 0x")) << log.all();
     EXPECT_TRUE(log.contains("no \"RSD PTR \" signature")) << log.all();
     EXPECT_TRUE(log.contains("too small for an RSDP")) << log.all();
-    EXPECT_EQ(log.warnings(), 4u) << log.all();
+    EXPECT_EQ(log.warnings().size(), 4u) << log.all();
 }
 
 TEST(Multiboot2Information, RandomCorruptionNeverEscapesTheBlock) {
@@ -496,7 +463,7 @@ TEST(Multiboot2Information, RandomCorruptionNeverEscapesTheBlock) {
     const char* seed_text = std::getenv("SLUICE_TEST_SEED");
     const uint32_t seed = seed_text ? static_cast<uint32_t>(std::strtoul(seed_text, nullptr, 0)) : 20240601u;
     std::mt19937 random(seed);
-    CapturedLog log;
+    LogCapture log{sluice::LogLevel::debug};
     for (int round = 0; round < 2000; ++round) {
         std::vector<uint8_t> blob = good;
         const int flips = 1 + static_cast<int>(random() % 8);
@@ -561,7 +528,7 @@ std::vector<sluice::pvh::HvmMemmapTableEntry> qemu_pvh_memory_map() {
 }
 
 TEST(PvhStartInfo, ParsesVersionOneAsQemuWritesIt) {
-    CapturedLog log;
+    LogCapture log{sluice::LogLevel::debug};
     PvhLayout layout;
     layout.command_line(0x7000, "console=com1 iommu=verbose");
     layout.write_string(0x7800, "initrd");
@@ -571,7 +538,7 @@ TEST(PvhStartInfo, ParsesVersionOneAsQemuWritesIt) {
     const Parsed parsed = layout.parse();
     ASSERT_TRUE(parsed.status.ok());
     const BootInformation& information = *parsed.information;
-    EXPECT_EQ(log.warnings(), 0u) << log.all();
+    EXPECT_EQ(log.warnings().size(), 0u) << log.all();
     EXPECT_EQ(information.loader, BootLoaderKind::pvh);
     EXPECT_EQ(std::string(information.command_line), "console=com1 iommu=verbose");
     ASSERT_TRUE(information.rsdp_address.has_value());
@@ -598,7 +565,7 @@ TEST(PvhStartInfo, ParsesVersionOneAsQemuWritesIt) {
 }
 
 TEST(PvhStartInfo, VersionZeroReadsOnlyItsOwnFields) {
-    CapturedLog log;
+    LogCapture log{sluice::LogLevel::debug};
     PvhLayout layout;
     // At the very end of memory: reading the 56-byte version 1 layout would fail.
     layout.start_info = arena_size - sluice::pvh::start_info_version_0_size;
@@ -613,7 +580,7 @@ TEST(PvhStartInfo, VersionZeroReadsOnlyItsOwnFields) {
 }
 
 TEST(PvhStartInfo, BadMagicIsRefused) {
-    CapturedLog log;
+    LogCapture log{sluice::LogLevel::debug};
     PvhLayout layout;
     layout.info.magic = 0x12345678;
     const Parsed parsed = layout.parse();
@@ -624,7 +591,7 @@ TEST(PvhStartInfo, BadMagicIsRefused) {
 
 TEST(PvhStartInfo, ModulesWithoutAListOrTooMany) {
     {
-        CapturedLog log;
+        LogCapture log{sluice::LogLevel::debug};
         PvhLayout layout;
         layout.memory_map(0x9000, qemu_pvh_memory_map());
         layout.info.nr_modules = 3;
@@ -634,7 +601,7 @@ TEST(PvhStartInfo, ModulesWithoutAListOrTooMany) {
         EXPECT_TRUE(log.contains("nr_modules 3 but modlist_paddr is 0")) << log.all();
     }
     {
-        CapturedLog log;
+        LogCapture log{sluice::LogLevel::debug};
         PvhLayout layout;
         layout.memory_map(0x9000, qemu_pvh_memory_map());
         std::vector<sluice::pvh::HvmModlistEntry> entries(20, sluice::pvh::HvmModlistEntry{0x3000000, 0x1000, 0, 0});
@@ -649,7 +616,7 @@ TEST(PvhStartInfo, ModulesWithoutAListOrTooMany) {
 }
 
 TEST(PvhStartInfo, UnterminatedCommandLineAtTheEndOfMemory) {
-    CapturedLog log;
+    LogCapture log{sluice::LogLevel::debug};
     PvhLayout layout;
     layout.memory_map(0x9000, qemu_pvh_memory_map());
     const std::string text = "console=com1";
@@ -663,7 +630,7 @@ TEST(PvhStartInfo, UnterminatedCommandLineAtTheEndOfMemory) {
 
 TEST(PvhStartInfo, MemoryMapOutsideMemoryAndUnknownTypes) {
     {
-        CapturedLog log;
+        LogCapture log{sluice::LogLevel::debug};
         PvhLayout layout;
         layout.info.memmap_paddr = arena_size - 24;  // the second entry lies beyond memory
         layout.info.memmap_entries = 2;
@@ -675,19 +642,19 @@ TEST(PvhStartInfo, MemoryMapOutsideMemoryAndUnknownTypes) {
         EXPECT_TRUE(log.contains("PVH memory map entry 1 at 0x100000 unreadable")) << log.all();
     }
     {
-        CapturedLog log;
+        LogCapture log{sluice::LogLevel::debug};
         PvhLayout layout;
         layout.memory_map(0x9000, {{0x100000, 0x100000, 1, 0}, {0x200000, 0x1000, 7, 0}, {0x300000, 0x1000, 99, 0}});
         const Parsed parsed = layout.parse();
         ASSERT_TRUE(parsed.status.ok());
         EXPECT_EQ(parsed.information->memory_map.find(0x200000)->type, MemoryType::persistent);
         EXPECT_EQ(parsed.information->memory_map.find(0x300000)->type, MemoryType::reserved);
-        EXPECT_EQ(log.warnings(), 0u) << log.all();
+        EXPECT_EQ(log.warnings().size(), 0u) << log.all();
     }
 }
 
 TEST(PvhStartInfo, MoreMemoryMapEntriesThanTheMapHolds) {
-    CapturedLog log;
+    LogCapture log{sluice::LogLevel::debug};
     PvhLayout layout;
     std::vector<sluice::pvh::HvmMemmapTableEntry> entries;
     for (uint64_t index = 0; index < sluice::MemoryMap::capacity + 10; ++index)
@@ -698,7 +665,7 @@ TEST(PvhStartInfo, MoreMemoryMapEntriesThanTheMapHolds) {
     EXPECT_EQ(parsed.information->memory_map.size(), sluice::MemoryMap::capacity);
     EXPECT_EQ(parsed.information->dropped_memory_regions, 1u);
     EXPECT_TRUE(log.contains("the memory map is full (256 regions)")) << log.all();
-    EXPECT_EQ(log.warnings(), 1u) << log.all();
+    EXPECT_EQ(log.warnings().size(), 1u) << log.all();
 }
 
 }  // namespace

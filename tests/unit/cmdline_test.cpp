@@ -3,6 +3,8 @@
 #include <sluice/cmdline.hpp>
 #include <sluice/log.hpp>
 
+#include "support/log_capture.hpp"
+
 #include <cstring>
 #include <string>
 #include <utility>
@@ -552,6 +554,30 @@ TEST(CommandLineHelpers, ParseSize) {
     EXPECT_EQ(parse_size("").error(), sluice::Error::malformed);
     EXPECT_EQ(parse_size("k").error(), sluice::Error::malformed);
     EXPECT_EQ(parse_size("1%").error(), sluice::Error::malformed);
+    EXPECT_EQ(parse_size("16B").error(), sluice::Error::malformed);  // bytes are written without a suffix
+}
+
+TEST(CommandLineHelpers, ParseSizeInXensDom0MemorySyntax) {
+    using sluice::cmdline::parse_size;
+    constexpr sluice::cmdline::SizeSyntax kibibytes{.shift_without_suffix = 10, .bytes_suffix = true};
+    EXPECT_EQ(parse_size("16", kibibytes).value(), 16 * sluice::KiB);
+    EXPECT_EQ(parse_size("16b", kibibytes).value(), 16u);
+    EXPECT_EQ(parse_size("0x1b", kibibytes).value(), 0x1b * sluice::KiB);  // the longest number, then the suffix
+    EXPECT_EQ(parse_size("2M", kibibytes).value(), 2 * sluice::MiB);
+    EXPECT_EQ(parse_size("16777216T", kibibytes).error(), sluice::Error::out_of_range);
+    EXPECT_EQ(parse_size("18014398509481984", kibibytes).error(), sluice::Error::out_of_range);  // 2^54 KiB
+    EXPECT_EQ(parse_size("2MB", kibibytes).error(), sluice::Error::malformed);
+    EXPECT_EQ(parse_size("B", kibibytes).error(), sluice::Error::malformed);
+}
+
+TEST(CommandLineHelpers, ExcerptsCutLongText) {
+    const sluice::cmdline::Excerpt short_text = sluice::cmdline::excerpt("0:1d.0");
+    EXPECT_EQ(std::string(short_text.data, static_cast<size_t>(short_text.length)), "0:1d.0");
+    EXPECT_STREQ(short_text.ellipsis, "");
+    const std::string long_text(sluice::cmdline::excerpt_limit + 1, 'x');
+    const sluice::cmdline::Excerpt cut = sluice::cmdline::excerpt(StringView(long_text.data(), long_text.size()));
+    EXPECT_EQ(static_cast<size_t>(cut.length), sluice::cmdline::excerpt_limit);
+    EXPECT_STREQ(cut.ellipsis, "...");
 }
 
 TEST(CommandLineHelpers, ParseBoolean) {
@@ -678,33 +704,16 @@ TEST(CommandLineRegistry, ParseRegistered) {
 
 // --- loglvl= and LogReporter ----------------------------------------------
 
-class CapturingSink final : public sluice::LogSink {
-public:
-    void write_line(sluice::LogLevel, StringView line) override { lines.push_back(text(line)); }
-    std::vector<std::string> lines;
-};
-
+// Every test captures the log; the threshold it changes is put back after.
 class LogLevelOption : public ::testing::Test {
 protected:
-    void SetUp() override {
-        previous_sink_ = sluice::set_log_sink(&sink_);
-        previous_threshold_ = sluice::log_threshold();
-        sluice::set_log_threshold(static_cast<uint8_t>(sluice::LogLevel::info));
-    }
-    void TearDown() override {
-        sluice::set_log_sink(previous_sink_);
-        sluice::set_log_threshold(previous_threshold_);
-    }
-
     Warnings parse(const char* line) {
         RecordingReporter reporter;
         sluice::cmdline::parse_registered(line, reporter);
         return reporter.warnings;
     }
 
-    CapturingSink sink_;
-    sluice::LogSink* previous_sink_ = nullptr;
-    uint8_t previous_threshold_ = 0;
+    sluice::testing::LogCapture log_;
 };
 
 TEST_F(LogLevelOption, EveryLevel) {
@@ -750,34 +759,35 @@ TEST_F(LogLevelOption, AppliesAfterTheLineSoItsWarningsAreShown) {
     sluice::cmdline::LogReporter reporter;
     sluice::cmdline::parse_registered("loglvl=none bogus", reporter);
     EXPECT_EQ(reporter.warnings(), 1u);
-    EXPECT_EQ(sink_.lines, std::vector<std::string>{"cmdline: warning: bogus: unknown option, ignored"});
+    EXPECT_EQ(log_.lines(), std::vector<std::string>{"cmdline: warning: bogus: unknown option, ignored"});
     EXPECT_EQ(sluice::log_threshold(), 0u);
     // From now on nothing is written.
     sluice::cmdline::parse_registered("bogus", reporter);
     EXPECT_EQ(reporter.warnings(), 2u);
-    EXPECT_EQ(sink_.lines.size(), 1u);
+    EXPECT_EQ(log_.lines().size(), 1u);
 }
 
 TEST_F(LogLevelOption, LogReporterFormatsAndCounts) {
     sluice::cmdline::LogReporter reporter;
     sluice::cmdline::parse_registered("bogus=1 iommu-not-here loglvl=info", reporter);
     EXPECT_EQ(reporter.warnings(), 2u);
-    EXPECT_EQ(sink_.lines, (std::vector<std::string>{"cmdline: warning: bogus: unknown option, ignored",
-                                                     "cmdline: warning: iommu-not-here: unknown option, ignored"}));
+    EXPECT_EQ(log_.lines(), (std::vector<std::string>{"cmdline: warning: bogus: unknown option, ignored",
+                                                       "cmdline: warning: iommu-not-here: unknown option, ignored"}));
 }
 
 TEST_F(LogLevelOption, LogReporterHidesUnprintableBytes) {
     sluice::cmdline::LogReporter reporter;
     const char line[] = "bo\x1b[2Jgus \x7f\xff";
     sluice::cmdline::parse_registered(StringView(line, sizeof line - 1), reporter);
-    EXPECT_EQ(sink_.lines, (std::vector<std::string>{"cmdline: warning: bo?[2Jgus: unknown option, ignored",
-                                                     "cmdline: warning: ??: unknown option, ignored"}));
+    EXPECT_EQ(log_.lines(), (std::vector<std::string>{"cmdline: warning: bo?[2Jgus: unknown option, ignored",
+                                                       "cmdline: warning: ??: unknown option, ignored"}));
 }
 
 TEST_F(LogLevelOption, LogReporterWarnFormatted) {
     sluice::cmdline::LogReporter reporter;
     reporter.warn_formatted("iommu", "unknown sub-option '%.*s', ignored", 8, "nonsense");
-    EXPECT_EQ(sink_.lines, std::vector<std::string>{"cmdline: warning: iommu: unknown sub-option 'nonsense', ignored"});
+    EXPECT_EQ(log_.lines(),
+              std::vector<std::string>{"cmdline: warning: iommu: unknown sub-option 'nonsense', ignored"});
 }
 
 }  // namespace

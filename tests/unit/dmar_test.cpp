@@ -9,6 +9,8 @@
 #include <sluice/log.hpp>
 #include <sluice/memory_map.hpp>
 
+#include "support/log_capture.hpp"
+
 #include <cstring>
 #include <map>
 #include <memory>
@@ -19,41 +21,14 @@
 namespace {
 
 using sluice::PhysicalAddress;
+using sluice::pci::PciAddress;
+using sluice::testing::LogCapture;
 using sluice::vtd::DeviceScopeType;
 using sluice::vtd::DmarDescription;
-using sluice::vtd::PciAddress;
 using Bytes = std::vector<uint8_t>;
 
 constexpr PhysicalAddress table_address = 0x7ffe0000;
 constexpr PhysicalAddress second_table_address = 0x7ffe1000;
-
-// --- Log capture -------------------------------------------------------------
-
-class CapturingSink final : public sluice::LogSink {
-public:
-    void write_line(sluice::LogLevel, sluice::StringView line) override {
-        lines.emplace_back(line.data(), line.length());
-    }
-    std::vector<std::string> lines;
-};
-
-class LogCapture {
-public:
-    LogCapture() : previous_(sluice::set_log_sink(&sink_)), threshold_(sluice::log_threshold()) {
-        sluice::set_log_threshold(static_cast<uint8_t>(sluice::LogLevel::info));
-    }
-    ~LogCapture() {
-        sluice::set_log_sink(previous_);
-        sluice::set_log_threshold(threshold_);
-    }
-    [[nodiscard]] const std::vector<std::string>& lines() const { return sink_.lines; }
-    void clear() { sink_.lines.clear(); }
-
-private:
-    CapturingSink sink_;
-    sluice::LogSink* previous_;
-    uint8_t threshold_;
-};
 
 // --- Building tables byte by byte, as firmware lays them out (8.1-8.9) --------
 
@@ -228,18 +203,18 @@ std::unique_ptr<DmarDescription> parse(const Bytes& bytes, PhysicalAddress addre
 }
 
 PciAddress pci(uint8_t bus, uint8_t device, uint8_t function, uint16_t segment = 0) {
-    return PciAddress::make(segment, bus, device, function);
+    return PciAddress{segment, bus, device, function};
 }
 
 class FakeBridges final : public sluice::vtd::BridgeResolver {
 public:
     void add(PciAddress bridge, uint8_t secondary, uint8_t subordinate) {
-        bridges_[bridge.key()] = {secondary, subordinate};
+        bridges_[bridge.sort_key()] = {secondary, subordinate};
     }
     sluice::Optional<sluice::vtd::BridgeBuses> bridge_buses(uint16_t segment, uint8_t bus, uint8_t device,
                                                             uint8_t function) override {
         ++calls;
-        const auto found = bridges_.find(PciAddress::make(segment, bus, device, function).key());
+        const auto found = bridges_.find(PciAddress{segment, bus, device, function}.sort_key());
         if (found == bridges_.end()) return {};
         return found->second;
     }
@@ -285,7 +260,7 @@ TEST(Dmar, QemuTable) {
     EXPECT_EQ(scopes[5].type, DeviceScopeType::ioapic);
     EXPECT_EQ(scopes[5].enumeration_id, 0u);
     EXPECT_TRUE(scopes[5].resolved);
-    EXPECT_EQ(scopes[5].device.source_id(), 0xff00u);
+    EXPECT_EQ(scopes[5].device.requester_id(), 0xff00u);
     EXPECT_TRUE(description->reserved_memory().empty());
 }
 
@@ -396,7 +371,7 @@ TEST(Dmar, OtherStructures) {
     EXPECT_EQ(properties[0].flags, 0x1bu);
     EXPECT_EQ(properties[1].type, DeviceScopeType::acpi_namespace_device);
     EXPECT_EQ(properties[1].enumeration_id, 7u);
-    EXPECT_EQ(properties[1].device.source_id(), 0x00a9u);  // 00:15.1
+    EXPECT_EQ(properties[1].device.requester_id(), 0x00a9u);  // 00:15.1
 }
 
 TEST(Dmar, UndefinedStructureTypeIsSkippedByItsLength) {

@@ -5,6 +5,8 @@
 #include <sluice/cmdline.hpp>
 #include <sluice/log.hpp>
 
+#include "support/log_capture.hpp"
+
 #include <string>
 #include <vector>
 
@@ -15,6 +17,7 @@ using sluice::KiB;
 using sluice::MiB;
 using sluice::StringView;
 using sluice::TiB;
+using sluice::testing::LogCapture;
 using namespace sluice::passthrough;
 
 std::string text(StringView view) { return std::string(view.data(), view.length()); }
@@ -24,18 +27,6 @@ class RecordingReporter final : public sluice::cmdline::Reporter {
 public:
     void warn(StringView option, StringView reason) override { warnings.push_back(text(option) + ": " + text(reason)); }
     std::vector<std::string> warnings;
-};
-
-// Captures log lines for the lifetime of the object.
-class CapturedLog final : public sluice::LogSink {
-public:
-    CapturedLog() : previous_(sluice::set_log_sink(this)) {}
-    ~CapturedLog() { sluice::set_log_sink(previous_); }
-    void write_line(sluice::LogLevel, StringView line) override { lines.push_back(text(line)); }
-    std::vector<std::string> lines;
-
-private:
-    sluice::LogSink* previous_;
 };
 
 IommuOptions parsed_iommu(const char* value, std::vector<std::string>* warnings = nullptr) {
@@ -323,24 +314,24 @@ HardwareDomainPolicy resolved(const IommuOptions& options, HardwareDomainKind ki
 }
 
 TEST(HardwareDomainPolicy, PvDefaultsToRelaxedWithReservedMemory) {
-    CapturedLog log;
+    LogCapture log;
     const HardwareDomainPolicy policy = resolved(IommuOptions{}, HardwareDomainKind::pv);
     EXPECT_EQ(policy.mode, HardwareDomainIommuMode::relaxed);
     EXPECT_TRUE(policy.map_reserved);
     EXPECT_FALSE(policy.map_inclusive);
-    EXPECT_TRUE(log.lines.empty());
+    EXPECT_TRUE(log.lines().empty());
 }
 
 TEST(HardwareDomainPolicy, PvModes) {
-    CapturedLog log;
+    LogCapture log;
     IommuOptions options;
     options.hardware_domain.passthrough = true;
     EXPECT_EQ(resolved(options, HardwareDomainKind::pv).mode, HardwareDomainIommuMode::passthrough);
     options.hardware_domain.strict = true;
-    EXPECT_TRUE(log.lines.empty());
+    EXPECT_TRUE(log.lines().empty());
     EXPECT_EQ(resolved(options, HardwareDomainKind::pv).mode, HardwareDomainIommuMode::strict);
-    ASSERT_EQ(log.lines.size(), 1u);
-    EXPECT_EQ(log.lines[0], "iommu: warning: dom0-iommu: strict overrides passthrough");
+    ASSERT_EQ(log.lines().size(), 1u);
+    EXPECT_EQ(log.lines()[0], "iommu: warning: dom0-iommu: strict overrides passthrough");
     options.hardware_domain.passthrough = false;
     options.hardware_domain.map_inclusive = true;
     options.hardware_domain.map_reserved = false;
@@ -351,9 +342,9 @@ TEST(HardwareDomainPolicy, PvModes) {
 }
 
 TEST(HardwareDomainPolicy, PvhIsAlwaysStrictAndSaysSoWhenAskedOtherwise) {
-    CapturedLog log;
+    LogCapture log;
     EXPECT_EQ(resolved(IommuOptions{}, HardwareDomainKind::pvh).mode, HardwareDomainIommuMode::strict);
-    EXPECT_TRUE(log.lines.empty());
+    EXPECT_TRUE(log.lines().empty());
 
     IommuOptions options;
     options.hardware_domain.passthrough = true;
@@ -363,26 +354,26 @@ TEST(HardwareDomainPolicy, PvhIsAlwaysStrictAndSaysSoWhenAskedOtherwise) {
     EXPECT_EQ(policy.mode, HardwareDomainIommuMode::strict);
     EXPECT_FALSE(policy.map_inclusive);
     EXPECT_TRUE(policy.map_reserved);
-    ASSERT_EQ(log.lines.size(), 3u);
-    EXPECT_EQ(log.lines[0], "iommu: warning: dom0-iommu: passthrough ignored: a PVH hardware domain is always translated");
-    EXPECT_EQ(log.lines[1], "iommu: warning: dom0-iommu: strict=0 ignored: a PVH hardware domain is always strict");
-    EXPECT_EQ(log.lines[2], "iommu: warning: dom0-iommu: map-inclusive ignored: only a PV hardware domain has it");
+    ASSERT_EQ(log.lines().size(), 3u);
+    EXPECT_EQ(log.lines()[0], "iommu: warning: dom0-iommu: passthrough ignored: a PVH hardware domain is always translated");
+    EXPECT_EQ(log.lines()[1], "iommu: warning: dom0-iommu: strict=0 ignored: a PVH hardware domain is always strict");
+    EXPECT_EQ(log.lines()[2], "iommu: warning: dom0-iommu: map-inclusive ignored: only a PV hardware domain has it");
 }
 
 TEST(HardwareDomainPolicy, DisabledIommu) {
-    CapturedLog log;
+    LogCapture log;
     IommuOptions options;
     options.enabled = false;
     EXPECT_EQ(resolved(options, HardwareDomainKind::pv).mode, HardwareDomainIommuMode::disabled);
-    EXPECT_TRUE(log.lines.empty());
+    EXPECT_TRUE(log.lines().empty());
     const sluice::Result<HardwareDomainPolicy> refused = resolve_hardware_domain_policy(options, HardwareDomainKind::pvh);
     ASSERT_FALSE(refused.ok());
     EXPECT_EQ(refused.error(), sluice::Error::unsupported);
-    ASSERT_EQ(log.lines.size(), 1u);
-    EXPECT_EQ(log.lines[0].rfind("iommu: error: a PVH hardware domain needs the IOMMU", 0), 0u) << log.lines[0];
+    ASSERT_EQ(log.lines().size(), 1u);
+    EXPECT_EQ(log.lines()[0].rfind("iommu: error: a PVH hardware domain needs the IOMMU", 0), 0u) << log.lines()[0];
     options.hardware_domain.none = true;
     EXPECT_EQ(resolved(options, HardwareDomainKind::pvh).mode, HardwareDomainIommuMode::disabled);
-    EXPECT_EQ(log.lines.size(), 2u);
+    EXPECT_EQ(log.lines().size(), 2u);
 }
 
 // --- Through the command-line parser -----------------------------------------
@@ -390,7 +381,7 @@ TEST(HardwareDomainPolicy, DisabledIommu) {
 TEST(IommuOptions, RegisteredWithTheCommandLine) {
     const IommuOptions saved_iommu = iommu_options();
     const HardwareDomainOptions saved_dom0 = hardware_domain_options();
-    CapturedLog log;
+    LogCapture log;
     sluice::cmdline::LogReporter reporter;
     sluice::cmdline::parse_registered(
         "iommu=verbose,no-superpages,nonsense dom0-iommu=strict,map-inclusive dom0=pvh dom0_mem=4G,max:8G", reporter);
@@ -402,8 +393,8 @@ TEST(IommuOptions, RegisteredWithTheCommandLine) {
     EXPECT_EQ(hardware_domain_options().memory.size.bytes, 4 * GiB);
     EXPECT_EQ(hardware_domain_options().memory.maximum.bytes, 8 * GiB);
     EXPECT_EQ(reporter.warnings(), 1u);
-    ASSERT_EQ(log.lines.size(), 1u);
-    EXPECT_EQ(log.lines[0], "cmdline: warning: iommu: unknown sub-option 'nonsense', ignored");
+    ASSERT_EQ(log.lines().size(), 1u);
+    EXPECT_EQ(log.lines()[0], "cmdline: warning: iommu: unknown sub-option 'nonsense', ignored");
 
     sluice::cmdline::parse_registered("no-iommu", reporter);
     EXPECT_FALSE(iommu_options().enabled);

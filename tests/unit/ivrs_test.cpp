@@ -7,6 +7,8 @@
 
 #include <sluice/log.hpp>
 
+#include "support/log_capture.hpp"
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,33 +17,9 @@ namespace {
 
 using namespace sluice;
 using namespace sluice::amd;
+using sluice::testing::LogCapture;
 
 constexpr PhysicalAddress table_address = 0x7fe00000;
-
-// Collects every log line while alive.
-class CapturingSink final : public LogSink {
-public:
-    CapturingSink() {
-        previous_ = set_log_sink(this);
-        previous_threshold_ = log_threshold();
-        set_log_threshold(static_cast<uint8_t>(LogLevel::info));
-    }
-    ~CapturingSink() {
-        set_log_sink(previous_);
-        set_log_threshold(previous_threshold_);
-    }
-    void write_line(LogLevel level, StringView line) override {
-        if (level <= LogLevel::warning) warnings.emplace_back(line.data(), line.length());
-        lines.emplace_back(line.data(), line.length());
-    }
-
-    std::vector<std::string> warnings;
-    std::vector<std::string> lines;
-
-private:
-    LogSink* previous_;
-    uint8_t previous_threshold_;
-};
 
 // Builds an IVRS table the way firmware lays it out, little-endian.
 class TableBuilder {
@@ -163,10 +141,10 @@ struct Parsed {
 
 Parsed parse(const std::vector<uint8_t>& table) {
     Parsed parsed;
-    CapturingSink sink;
+    const LogCapture log;
     parsed.status = parse_ivrs(Span<const uint8_t>(table.data(), table.size()), table_address, *parsed.description);
-    parsed.warnings = sink.warnings;
-    parsed.lines = sink.lines;
+    parsed.warnings = log.warnings();
+    parsed.lines = log.lines();
     return parsed;
 }
 
@@ -714,9 +692,9 @@ TEST(Ivrs, ConvertsMemoryDefinitionsToReservedRegions) {
     EXPECT_EQ(reserved.value().access, paging::Access::write);
     EXPECT_EQ(reserved.value().source, passthrough::ReservedRegionSource::acpi_ivmd);
     EXPECT_EQ(reserved.value().origin_offset, 0x70u);
-    EXPECT_TRUE(reserved.value().devices.contains(passthrough::PciAddress::make(2, 1, 0x1f, 7)));
-    EXPECT_FALSE(reserved.value().devices.contains(passthrough::PciAddress::make(2, 2, 0, 0)));
-    EXPECT_FALSE(reserved.value().devices.contains(passthrough::PciAddress::make(0, 1, 0, 0)));
+    EXPECT_TRUE(reserved.value().devices.contains(pci::PciAddress{2, 1, 0x1f, 7}));
+    EXPECT_FALSE(reserved.value().devices.contains(pci::PciAddress{2, 2, 0, 0}));
+    EXPECT_FALSE(reserved.value().devices.contains(pci::PciAddress{0, 1, 0, 0}));
 
     region.scope = IvmdScope::all_devices;
     region.read = true;
@@ -725,8 +703,8 @@ TEST(Ivrs, ConvertsMemoryDefinitionsToReservedRegions) {
     ASSERT_TRUE(all.ok());
     EXPECT_EQ(all.value().access, paging::Access::read_write);
     EXPECT_EQ(all.value().source, passthrough::ReservedRegionSource::ivmd_option);
-    EXPECT_TRUE(all.value().devices.contains(passthrough::PciAddress::make(2, 0xff, 0x1f, 7)));
-    EXPECT_FALSE(all.value().devices.contains(passthrough::PciAddress::make(0, 0, 0, 0)));
+    EXPECT_TRUE(all.value().devices.contains(pci::PciAddress{2, 0xff, 0x1f, 7}));
+    EXPECT_FALSE(all.value().devices.contains(pci::PciAddress{0, 0, 0, 0}));
 
     region.read = region.write = false;
     EXPECT_EQ(to_reserved_region(region).error(), Error::invalid_argument);

@@ -11,6 +11,7 @@
 
 #include <sluice/log.hpp>
 
+#include "support/log_capture.hpp"
 #include "support/simulated_machine.hpp"
 
 #include <array>
@@ -31,45 +32,7 @@ using sluice::pci::ConfigurationRegister8;
 using sluice::pci::Device;
 using sluice::pci::DeviceList;
 using sluice::pci::PciAddress;
-
-class CapturedLog final : public sluice::LogSink {
-public:
-    CapturedLog() : previous_sink_(sluice::set_log_sink(this)), previous_threshold_(sluice::log_threshold()) {
-        sluice::set_log_threshold(static_cast<uint8_t>(sluice::LogLevel::info));
-    }
-    ~CapturedLog() {
-        sluice::set_log_sink(previous_sink_);
-        sluice::set_log_threshold(previous_threshold_);
-    }
-    void write_line(sluice::LogLevel level, sluice::StringView line) override {
-        lines_.emplace_back(line.data(), line.length());
-        if (level == sluice::LogLevel::warning) warnings_.emplace_back(line.data(), line.length());
-    }
-    [[nodiscard]] const std::vector<std::string>& lines() const { return lines_; }
-    [[nodiscard]] const std::vector<std::string>& warnings() const { return warnings_; }
-    [[nodiscard]] size_t count_warnings(const std::string& fragment) const {
-        size_t matches = 0;
-        for (const std::string& line : warnings_)
-            if (line.find(fragment) != std::string::npos) ++matches;
-        return matches;
-    }
-    [[nodiscard]] bool has_line(const std::string& expected) const {
-        for (const std::string& line : lines_)
-            if (line == expected) return true;
-        return false;
-    }
-    [[nodiscard]] std::string all() const {
-        std::string text;
-        for (const std::string& line : lines_) text += line + "\n";
-        return text;
-    }
-
-private:
-    sluice::LogSink* previous_sink_;
-    uint8_t previous_threshold_;
-    std::vector<std::string> lines_;
-    std::vector<std::string> warnings_;
-};
+using sluice::testing::LogCapture;
 
 // The configuration spaces of a set of functions on segment 0: 4 KiB each,
 // all ones for absent functions, as the hardware answers.
@@ -241,8 +204,15 @@ TEST(PciAddress, ParsesLongAndShortForms) {
     parsed = PciAddress::parse("A:fF:0.1");
     ASSERT_TRUE(parsed.has_value());
     EXPECT_EQ(parsed.value(), (PciAddress{0xa, 0xff, 0, 1}));
-    for (const char* bad : {"", "00:03", "00.03:0", "00:20.0", "00:03.8", "100:03.0", "00000:00:03.0", "0:0:0:0.0",
-                            "g0:03.0", "00:03.", ":03.0", "00:03.00"})
+    parsed = PciAddress::parse("0:0:1d.0");  // Xen writes the segment with one digit
+    ASSERT_TRUE(parsed.has_value());
+    EXPECT_EQ(parsed.value(), (PciAddress{0, 0, 0x1d, 0}));
+    parsed = PciAddress::parse("ffff:ff:1f.7");
+    ASSERT_TRUE(parsed.has_value());
+    EXPECT_EQ(parsed.value(), (PciAddress{0xffff, 0xff, 0x1f, 7}));
+    for (const char* bad : {"", "1d.0", "00:03", "00.03:0", "00:20.0", "00:03.8", "100:03.0", "00000:00:03.0",
+                            "0:0:0:0.0", "::.", "g0:03.0", "00:03.", "00:.0", ":03.0", ":00:1f.0", "00:03.00",
+                            "00:1f.0x", " 00:1f.0", "00:1f.0 ", "00:1f.0.1"})
         EXPECT_FALSE(PciAddress::parse(bad).has_value()) << bad;
 }
 
@@ -251,6 +221,14 @@ TEST(PciAddress, RequesterIdsRoundTrip) {
     EXPECT_EQ(address.requester_id(), 0x12fdu);
     EXPECT_EQ(PciAddress::from_requester_id(0, 0x12fd), address);
     EXPECT_EQ((PciAddress{0, 0, 3, 0}.requester_id()), 0x18u);
+    EXPECT_EQ((PciAddress{0, 0, 0x1f, 7}.requester_id()), 0xffu);
+}
+
+TEST(PciAddress, SortKeyOrdersBySegmentThenRequesterId) {
+    EXPECT_EQ((PciAddress{0, 1, 2, 3}.sort_key()), 0x00000113u);
+    EXPECT_EQ((PciAddress{2, 1, 2, 3}.sort_key()), 0x00020113u);
+    EXPECT_LT((PciAddress{0, 1, 0x1f, 7}.sort_key()), (PciAddress{0, 2, 0, 0}.sort_key()));
+    EXPECT_LT((PciAddress{0, 0xff, 0x1f, 7}.sort_key()), (PciAddress{1, 0, 0, 0}.sort_key()));
 }
 
 // --- Mechanisms --------------------------------------------------------------
@@ -341,7 +319,7 @@ TEST(PciConfiguration, ConventionalSpaceStopsAt256Bytes) {
 // --- Enumeration ---------------------------------------------------------------
 
 TEST(PciEnumeration, FindsEveryFunctionBehindBridges) {
-    CapturedLog log;
+    LogCapture log;
     SimulatedConfigurationSpace space;
     build_typical_machine(space);
     SimulatedAccess access(space, sluice::pci::extended_configuration_space_size);
@@ -386,7 +364,7 @@ TEST(PciEnumeration, ThroughEcamGivesTheSameDevices) {
 }
 
 TEST(PciEnumeration, ABridgeLoopIsScannedOnce) {
-    CapturedLog log;
+    LogCapture log;
     SimulatedConfigurationSpace space;
     space.add_function(0, 0, 0, 0x8086, 0x29c0, 0x060000);
     space.add_bridge(0, 1, 0, 1, 2);
@@ -411,7 +389,7 @@ TEST(PciEnumeration, ABridgeLoopIsScannedOnce) {
 }
 
 TEST(PciEnumeration, AFullListWarnsOnce) {
-    CapturedLog log;
+    LogCapture log;
     SimulatedConfigurationSpace space;
     for (uint8_t device = 0; device < 32; ++device)
         for (uint8_t function = 0; function < 8; ++function) {
@@ -432,7 +410,7 @@ TEST(PciEnumeration, AFullListWarnsOnce) {
 }
 
 TEST(PciEnumeration, BusesOutOfReachAreReported) {
-    CapturedLog log;
+    LogCapture log;
     SimulatedConfigurationSpace space;
     space.add_bridge(0, 0, 0, 0x20, 0x20);
     space.add_function(0x20, 0, 0, 0x1af4, 0x1000, 0x020000);
@@ -452,7 +430,7 @@ TEST(PciEnumeration, PrintsOneLinePerFunctionAndASummary) {
     SimulatedAccess access(space, sluice::pci::extended_configuration_space_size);
     DeviceList devices;
     (void)sluice::pci::enumerate(access, devices);
-    CapturedLog log;
+    LogCapture log;
     sluice::pci::print(devices);
     EXPECT_EQ(log.lines().size(), 10u) << log.all();
     EXPECT_TRUE(log.has_line("pci: 0000:00:00.0 8086:29c0 class 060000 host bridge")) << log.all();
@@ -550,7 +528,7 @@ struct SelectionCase {
 };
 
 TEST(PciSelection, PrefersEcamFromTheMcfg) {
-    CapturedLog log;
+    LogCapture log;
     SelectionCase test;
     test.add_mcfg({{0xb0000000, 0, 0, 0xff}, {0xe0000000, 1, 0, 0x3f}});
     sluice::pci::ConfigurationAccess& chosen = test.select();
@@ -564,7 +542,7 @@ TEST(PciSelection, PrefersEcamFromTheMcfg) {
 }
 
 TEST(PciSelection, MapsOnlyTheBusesAWindowDecodes) {
-    CapturedLog log;
+    LogCapture log;
     SelectionCase test;
     test.add_mcfg({{0xb0000000, 0, 0, 0x3f}, {0xb0000000, 0, 0x80, 0x8f}});
     EXPECT_EQ(&test.select(), &test.ecam);
@@ -575,7 +553,7 @@ TEST(PciSelection, MapsOnlyTheBusesAWindowDecodes) {
 }
 
 TEST(PciSelection, UsesThePortsWithoutAnMcfg) {
-    CapturedLog log;
+    LogCapture log;
     SelectionCase test;
     EXPECT_EQ(&test.select(), &test.ports);
     EXPECT_TRUE(log.has_line("pci: configuration access through simulated ports (no ECAM window for bus 0000:00)"))
@@ -583,14 +561,14 @@ TEST(PciSelection, UsesThePortsWithoutAnMcfg) {
 }
 
 TEST(PciSelection, UsesThePortsWhenSegmentZeroHasNoWindow) {
-    CapturedLog log;
+    LogCapture log;
     SelectionCase test;
     test.add_mcfg({{0xb0000000, 1, 0, 0xff}, {0xc0000000, 0, 1, 0xff}});
     EXPECT_EQ(&test.select(), &test.ports);
 }
 
 TEST(PciSelection, UsesThePortsWhenTheWindowCannotBeMapped) {
-    CapturedLog log;
+    LogCapture log;
     SelectionCase test;
     test.add_mcfg({{0xb0000000, 0, 0, 0xff}});
     test.mapper.refuse = true;
@@ -601,7 +579,7 @@ TEST(PciSelection, UsesThePortsWhenTheWindowCannotBeMapped) {
 }
 
 TEST(PciSelection, UsesThePortsWhenEcamDoesNotDecode) {
-    CapturedLog log;
+    LogCapture log;
     SelectionCase test;
     test.add_mcfg({{0xb0000000, 0, 0, 0xff}});
     test.mapper.decodes = false;

@@ -5,6 +5,8 @@
 #include <sluice/log.hpp>
 #include <sluice/memory_map.hpp>
 
+#include "support/log_capture.hpp"
+
 #include <cstdlib>
 #include <memory>
 #include <ostream>
@@ -27,8 +29,8 @@ using sluice::MemoryType;
 using sluice::MiB;
 using sluice::page_size;
 using sluice::PhysicalAddress;
-using sluice::StringView;
 using sluice::TiB;
+using sluice::testing::LogCapture;
 using namespace sluice::passthrough;
 
 using Ranges = std::vector<AddressRange>;
@@ -66,17 +68,6 @@ MemoryMap map_of(const std::vector<Region>& regions) {
     map.sanitize();
     return map;
 }
-
-class CapturedLog final : public sluice::LogSink {
-public:
-    CapturedLog() : previous_(sluice::set_log_sink(this)) {}
-    ~CapturedLog() { sluice::set_log_sink(previous_); }
-    void write_line(sluice::LogLevel, StringView line) override { lines.emplace_back(line.data(), line.length()); }
-    std::vector<std::string> lines;
-
-private:
-    sluice::LogSink* previous_;
-};
 
 // --- Realistic maps -----------------------------------------------------------
 
@@ -259,7 +250,7 @@ TEST(HardwareDomainRanges, Q35With8GiBRelaxed) {
 }
 
 TEST(HardwareDomainRanges, AddressLimitDropsWhatTheTablesCannotTranslate) {
-    CapturedLog log;
+    LogCapture log;
     const MemoryMap map = q35_map(8 * GiB);
     const Platform platform = q35_platform();
     HardwareDomainMappingInputs inputs = inputs_for(map, platform, policy_of(HardwareDomainIommuMode::relaxed));
@@ -267,8 +258,8 @@ TEST(HardwareDomainRanges, AddressLimitDropsWhatTheTablesCannotTranslate) {
     const Outputs out = computed(inputs);
     ASSERT_EQ(out.read_write->count(), 7u);
     EXPECT_EQ((*out.read_write)[6], (AddressRange{0xfffc0000, 0x280000000}));
-    ASSERT_EQ(log.lines.size(), 1u);
-    EXPECT_EQ(log.lines[0], "iommu: warning: hardware domain: memory at or above 0x8000000000 is beyond what its IOMMU "
+    ASSERT_EQ(log.lines().size(), 1u);
+    EXPECT_EQ(log.lines()[0], "iommu: warning: hardware domain: memory at or above 0x8000000000 is beyond what its IOMMU "
                             "tables translate, not mapped");
 }
 
@@ -296,7 +287,7 @@ TEST(HardwareDomainRanges, Q35StrictPvMapsOnlyItsOwnMemory) {
 }
 
 TEST(HardwareDomainRanges, StrictRefusesDomainMemoryOutsideRam) {
-    CapturedLog log;
+    LogCapture log;
     const MemoryMap map = q35_map(512 * MiB);
     const Platform platform = q35_platform();
     HardwareDomainMappingInputs inputs = inputs_for(map, platform, policy_of(HardwareDomainIommuMode::strict));
@@ -305,8 +296,8 @@ TEST(HardwareDomainRanges, StrictRefusesDomainMemoryOutsideRam) {
     Outputs out(hardware_domain_range_capacity(inputs));
     EXPECT_EQ(compute_hardware_domain_ranges(inputs, *out.read_write, *out.read_only).error(), Error::invalid_argument);
     EXPECT_TRUE(out.read_write->empty());
-    ASSERT_EQ(log.lines.size(), 1u);
-    EXPECT_EQ(log.lines[0], "iommu: error: hardware domain memory [0x1ff00000, 0x1fff0000) is not all RAM in the memory map");
+    ASSERT_EQ(log.lines().size(), 1u);
+    EXPECT_EQ(log.lines()[0], "iommu: error: hardware domain memory [0x1ff00000, 0x1fff0000) is not all RAM in the memory map");
 }
 
 TEST(HardwareDomainRanges, Q35PvhGetsReservedMemoryOnly) {
@@ -468,43 +459,6 @@ TEST(HardwareDomainRanges, CapacityIsEnoughAndTooLittleIsReported) {
               Error::invalid_argument);
 }
 
-// --- Reserved region placement ------------------------------------------------------
-
-TEST(ReservedRegionPlacement, AcceptsReservedNvsUnusableAndHoles) {
-    CapturedLog log;
-    const MemoryMap map = server_map();
-    EXPECT_TRUE(check_reserved_region_placement(map, server_usb_rmrr, "RMRR").ok());
-    EXPECT_TRUE(check_reserved_region_placement(map, {0x6f800000, 0x6f810000}, "RMRR").ok());      // ACPI NVS
-    EXPECT_TRUE(check_reserved_region_placement(map, {0x2000000000, 0x2000001000}, "RMRR").ok());  // unusable
-    EXPECT_TRUE(check_reserved_region_placement(map, {0xa0000, 0xc0000}, "RMRR").ok());            // a hole
-    EXPECT_TRUE(check_reserved_region_placement(map, {0x6fbf0000, 0x6fbff000}, "RMRR").ok());      // NVS up to RAM
-    EXPECT_TRUE(check_reserved_region_placement(map, {0x6d2e3100, 0x6d2e3200}, "RMRR").ok());      // unaligned
-    EXPECT_TRUE(log.lines.empty());
-}
-
-TEST(ReservedRegionPlacement, RefusesRamAcpiDataAndSaysWhy) {
-    CapturedLog log;
-    const MemoryMap map = server_map();
-    EXPECT_EQ(check_reserved_region_placement(map, {0x6a5f0000, 0x6a600000}, "RMRR for 0000:00:14.0").error(),
-              Error::overlap);
-    EXPECT_EQ(check_reserved_region_placement(map, {0x6f600000, 0x6f601000}, "ivmd= range 1").error(), Error::overlap);
-    EXPECT_EQ(check_reserved_region_placement(map, {0x6fbff000, 0x6fc00000}, "RMRR").error(), Error::overlap);
-    EXPECT_EQ(check_reserved_region_placement(map, {0x5000, 0x4000}, "RMRR").error(), Error::invalid_argument);
-    ASSERT_EQ(log.lines.size(), 4u);
-    EXPECT_EQ(log.lines[0], "iommu: warning: RMRR for 0000:00:14.0 [0x6a5f0000, 0x6a600000) touches RAM at "
-                            "[0x100000, 0x6a5ff000), refused");
-    EXPECT_EQ(log.lines[1], "iommu: warning: ivmd= range 1 [0x6f600000, 0x6f601000) touches ACPI data at "
-                            "[0x6f5ff000, 0x6f7ff000), refused");
-    EXPECT_EQ(log.lines[3], "iommu: warning: RMRR [0x5000, 0x4000): empty or inverted range, refused");
-}
-
-TEST(ReservedRegionPlacement, APartialRamPageIsRam) {
-    CapturedLog log;
-    const MemoryMap map = q35_map(512 * MiB);
-    // [0x9fc00, 0xa0000) is reserved, but its page starts with RAM.
-    EXPECT_EQ(check_reserved_region_placement(map, {0x9fc00, 0xa0000}, "RMRR").error(), Error::overlap);
-}
-
 // --- Against a per-page model ---------------------------------------------------------
 
 // A window across 4 GiB, with the interrupt address range inside: random
@@ -590,7 +544,7 @@ TEST(HardwareDomainRanges, MatchesAPerPageModelOnRandomMaps) {
     const MemoryType types[] = {MemoryType::ram, MemoryType::ram, MemoryType::ram, MemoryType::reserved,
                                 MemoryType::reserved, MemoryType::acpi_reclaimable, MemoryType::acpi_nvs,
                                 MemoryType::unusable, MemoryType::disabled, MemoryType::persistent};
-    CapturedLog log;
+    LogCapture log;
     for (int round = 0; round < 150; ++round) {
         SCOPED_TRACE("round " + std::to_string(round));
         MemoryMap map;

@@ -1,12 +1,13 @@
-// The vendor-neutral reserved-region list: PCI addresses, device scopes,
-// placement against the memory map, and merging or rejecting overlaps with
-// the exact warnings.
+// The vendor-neutral reserved-region list: device scopes, placement against
+// the memory map, and merging or rejecting overlaps with the exact warnings.
 #include <gtest/gtest.h>
 
 #include <drivers/passthrough/reserved_region.hpp>
 
 #include <sluice/log.hpp>
 #include <sluice/memory_map.hpp>
+
+#include "support/log_capture.hpp"
 
 #include <memory>
 #include <string>
@@ -19,36 +20,12 @@ using sluice::MemoryMap;
 using sluice::MemoryType;
 using sluice::PhysicalAddress;
 using sluice::paging::Access;
+using sluice::pci::PciAddress;
+using sluice::testing::LogCapture;
 using namespace sluice::passthrough;
 
-class CapturingSink final : public sluice::LogSink {
-public:
-    void write_line(sluice::LogLevel, sluice::StringView line) override {
-        lines.emplace_back(line.data(), line.length());
-    }
-    std::vector<std::string> lines;
-};
-
-class LogCapture {
-public:
-    LogCapture() : previous_(sluice::set_log_sink(&sink_)), threshold_(sluice::log_threshold()) {
-        sluice::set_log_threshold(static_cast<uint8_t>(sluice::LogLevel::info));
-    }
-    ~LogCapture() {
-        sluice::set_log_sink(previous_);
-        sluice::set_log_threshold(threshold_);
-    }
-    [[nodiscard]] const std::vector<std::string>& lines() const { return sink_.lines; }
-    void clear() { sink_.lines.clear(); }
-
-private:
-    CapturingSink sink_;
-    sluice::LogSink* previous_;
-    uint8_t threshold_;
-};
-
 PciAddress pci(uint8_t bus, uint8_t device, uint8_t function, uint16_t segment = 0) {
-    return PciAddress::make(segment, bus, device, function);
+    return PciAddress{segment, bus, device, function};
 }
 
 std::string text_of(const DeviceScope& scope, size_t capacity = 128) {
@@ -69,7 +46,8 @@ ReservedRegion rmrr_region(PhysicalAddress base, PhysicalAddress end, PciAddress
 }
 
 // A typical PC map: low RAM, the BIOS area reserved, RAM, ACPI data and NVS,
-// a hole for PCI, the local APIC area reserved, and persistent memory above 4 GiB.
+// a hole for PCI, unusable and disabled memory, the local APIC area reserved,
+// and persistent memory above 4 GiB.
 MemoryMap pc_map() {
     MemoryMap map;
     EXPECT_TRUE(map.add(0x0, 0x9f000, MemoryType::ram).ok());
@@ -79,47 +57,11 @@ MemoryMap pc_map() {
     EXPECT_TRUE(map.add(0x7ff0000, 0x10000, MemoryType::acpi_nvs).ok());
     EXPECT_TRUE(map.add(0xd0000000, 0x1000000, MemoryType::reserved).ok());
     EXPECT_TRUE(map.add(0xe0000000, 0x100000, MemoryType::unusable).ok());
+    EXPECT_TRUE(map.add(0xe0100000, 0x100000, MemoryType::disabled).ok());
     EXPECT_TRUE(map.add(0xfee00000, 0x1000, MemoryType::reserved).ok());
     EXPECT_TRUE(map.add(0x100000000, 0x40000000, MemoryType::persistent).ok());
     map.sanitize();
     return map;
-}
-
-// --- PCI addresses ---------------------------------------------------------------
-
-TEST(PciAddressTest, ParsesXenSyntax) {
-    const auto with_segment = parse_pci_address("0:0:1d.0");
-    ASSERT_TRUE(with_segment.ok());
-    EXPECT_EQ(with_segment.value(), pci(0, 0x1d, 0));
-    const auto without_segment = parse_pci_address("00:1f.7");
-    ASSERT_TRUE(without_segment.ok());
-    EXPECT_EQ(without_segment.value(), pci(0, 0x1f, 7));
-    EXPECT_EQ(without_segment.value().source_id(), 0x00ffu);
-    const auto largest = parse_pci_address("ffff:ff:1f.7");
-    ASSERT_TRUE(largest.ok());
-    EXPECT_EQ(largest.value().segment, 0xffffu);
-    EXPECT_EQ(largest.value().bus, 0xffu);
-    EXPECT_EQ(largest.value().device(), 0x1fu);
-    EXPECT_EQ(largest.value().function(), 7u);
-    const auto upper_case = parse_pci_address("1:A0:0.3");
-    ASSERT_TRUE(upper_case.ok());
-    EXPECT_EQ(upper_case.value(), pci(0xa0, 0, 3, 1));
-}
-
-TEST(PciAddressTest, RefusesMalformedAddresses) {
-    for (const char* text : {"", "1d.0", "00:1f", "00:20.0", "00:1f.8", "100:00.0", "10000:00:00.0", "1:2:3:4.0",
-                             "::.", "00:1f.", "00:.0", ":00:1f.0", "00:1f.0x", " 00:1f.0", "00:1f.0 ", "g0:00.0",
-                             "00:1f.0.1"}) {
-        EXPECT_EQ(parse_pci_address(text).error(), Error::malformed) << text;
-    }
-}
-
-TEST(PciAddressTest, Formats) {
-    char text[16];
-    format_pci_address(text, sizeof text, pci(0x3a, 0x1f, 7, 0x12));
-    EXPECT_STREQ(text, "0012:3a:1f.7");
-    EXPECT_EQ(pci(1, 2, 3).key(), 0x00000113u);
-    EXPECT_EQ(pci(1, 2, 3, 2).key(), 0x00020113u);
 }
 
 // --- Device scopes -------------------------------------------------------------------
@@ -182,6 +124,8 @@ TEST(Placement, AllowsOnlyMemoryNobodyIsGiven) {
     EXPECT_TRUE(check_placement(map, 0xcff00000, 0xd0100000).allowed);  // hole and reserved
     EXPECT_TRUE(check_placement(map, 0x7ff0000, 0x7ff1000).allowed);    // ACPI NVS
     EXPECT_TRUE(check_placement(map, 0xe0000000, 0xe0001000).allowed);  // unusable
+    EXPECT_TRUE(check_placement(map, 0xe00ff000, 0xe0101000).allowed);  // unusable and disabled
+    EXPECT_TRUE(check_placement(map, 0x9f000, 0x100000).allowed);      // reserved from RAM's end to RAM's start
 
     PlacementCheck verdict = check_placement(map, 0x9e000, 0xa0000);  // last RAM page and reserved
     EXPECT_FALSE(verdict.allowed);

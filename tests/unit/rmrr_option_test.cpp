@@ -13,7 +13,7 @@
 
 namespace {
 
-using sluice::vtd::PciAddress;
+using sluice::pci::PciAddress;
 using sluice::vtd::RmrrOption;
 using sluice::vtd::RmrrOptionRange;
 
@@ -27,7 +27,7 @@ public:
 };
 
 PciAddress pci(uint8_t bus, uint8_t device, uint8_t function, uint16_t segment = 0) {
-    return PciAddress::make(segment, bus, device, function);
+    return PciAddress{segment, bus, device, function};
 }
 
 std::vector<PciAddress> devices_of(const RmrrOptionRange& range) {

@@ -10,6 +10,8 @@
 
 #include <sluice/log.hpp>
 
+#include "support/log_capture.hpp"
+
 #include <map>
 #include <string>
 #include <utility>
@@ -25,14 +27,6 @@ constexpr Capability qemu_capability{0xd2008c22260206};
 constexpr ExtendedCapability qemu_extended{0xf00f4a};
 // The same with aw-bits=48: SAGAW 39+48, MGAW 48 (field 47).
 constexpr Capability qemu_capability_48{0x00d2008c222f0606};
-
-class CapturingSink final : public sluice::LogSink {
-public:
-    void write_line(sluice::LogLevel, sluice::StringView line) override {
-        lines.emplace_back(line.data(), line.length());
-    }
-    std::vector<std::string> lines;
-};
 
 // A physical memory that records the order of 64-bit writes.
 class RecordingMemory final : public sluice::PhysicalMemory {
@@ -179,17 +173,12 @@ TEST(VtdRegisters, CapabilitiesArePrinted) {
                  "ZLR 0, PLMR 0, PHMR 0, DWD 1, DRD 1; C 0, QI 1, DT 0, IR 1, EIM 0, PT 1, SC 0, IRO 0xf0, NEST 0, "
                  "PASID 0, SMTS 0");
 
-    CapturingSink sink;
-    sluice::LogSink* previous = sluice::set_log_sink(&sink);
-    const uint8_t threshold = sluice::log_threshold();
-    sluice::set_log_threshold(static_cast<uint8_t>(sluice::LogLevel::info));
+    const sluice::testing::LogCapture log;
     constexpr sluice::Logger logger{"vtd"};
     log_capabilities(logger, 0, 0xfed90000, qemu_capability_48, qemu_extended);
-    sluice::set_log_sink(previous);
-    sluice::set_log_threshold(threshold);
-    ASSERT_EQ(sink.lines.size(), 2u);
-    EXPECT_EQ(sink.lines[0], "vtd: unit 0 at 0xfed90000: CAP 0xd2008c222f0606 ECAP 0xf00f4a");
-    EXPECT_EQ(sink.lines[1],
+    ASSERT_EQ(log.lines().size(), 2u);
+    EXPECT_EQ(log.lines()[0], "vtd: unit 0 at 0xfed90000: CAP 0xd2008c222f0606 ECAP 0xf00f4a");
+    EXPECT_EQ(log.lines()[1],
               "vtd: unit 0: domains 65536, SAGAW 39+48, MGAW 48, SSLPS 2M+1G, FRO 0x220, NFR 1, PSI 1, MAMV 18, CM 0, "
               "RWBF 0, ZLR 0, PLMR 0, PHMR 0, DWD 1, DRD 1; C 0, QI 1, DT 0, IR 1, EIM 0, PT 1, SC 0, IRO 0xf0, "
               "NEST 0, PASID 0, SMTS 0");

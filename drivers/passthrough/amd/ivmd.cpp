@@ -4,7 +4,6 @@
 namespace sluice::amd {
 
 Result<passthrough::ReservedRegion> to_reserved_region(const IvmdRegion& region) {
-    using passthrough::PciAddress;
     if (!region.read && !region.write) return Error::invalid_argument;
 
     passthrough::ReservedRegion reserved;
@@ -18,8 +17,9 @@ Result<passthrough::ReservedRegion> to_reserved_region(const IvmdRegion& region)
     reserved.origin_table = region.origin_table;
     reserved.origin_offset = region.origin_offset;
 
+    // An IVMD names devices by DeviceID, which is the requester ID.
     const auto address = [&](uint16_t device_id) {
-        return PciAddress{region.segment, static_cast<uint8_t>(device_id >> 8), static_cast<uint8_t>(device_id & 0xff)};
+        return pci::PciAddress::from_requester_id(region.segment, device_id);
     };
     uint16_t first = 0;
     uint16_t last = 0xffff;

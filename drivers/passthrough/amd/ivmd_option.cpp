@@ -1,7 +1,7 @@
 // The ivmd= option (see ivmd_option.hpp and docs/amd-vi.md).
 #include <drivers/passthrough/amd/ivmd_option.hpp>
 
-#include <drivers/passthrough/reserved_region.hpp>
+#include <drivers/pci/address.hpp>
 
 #include <sluice/utility.hpp>
 
@@ -110,9 +110,8 @@ void parse_ivmd_option(StringView value, cmdline::Reporter& reporter, IvmdOption
             const StringView item = next_device.value();
             if (item.empty()) continue;
             const Split ends = split_at(item, '-');
-            const Result<passthrough::PciAddress> first = passthrough::parse_pci_address(ends.first);
-            const Result<passthrough::PciAddress> last =
-                ends.found ? passthrough::parse_pci_address(ends.second) : first;
+            const Optional<pci::PciAddress> first = pci::PciAddress::parse(ends.first);
+            const Optional<pci::PciAddress> last = ends.found ? pci::PciAddress::parse(ends.second) : first;
             if (!first || !last) {
                 reporter.warn_formatted(option_name, "'%.*s': device '%.*s' is not [seg:]bus:dev.fn, ignored",
                                         excerpt(part), part.data(), excerpt(item), item.data());
@@ -123,15 +122,15 @@ void parse_ivmd_option(StringView value, cmdline::Reporter& reporter, IvmdOption
                                         excerpt(part), part.data(), excerpt(item), item.data());
                 continue;
             }
-            if (last.value().source_id() < first.value().source_id()) {
+            if (last.value().requester_id() < first.value().requester_id()) {
                 reporter.warn_formatted(option_name, "'%.*s': device range '%.*s' ends before it starts, ignored",
                                         excerpt(part), part.data(), excerpt(item), item.data());
                 continue;
             }
             IvmdRegion device_region = region;
             device_region.segment = first.value().segment;
-            device_region.first_device = first.value().source_id();
-            device_region.last_device = last.value().source_id();
+            device_region.first_device = first.value().requester_id();
+            device_region.last_device = last.value().requester_id();
             device_region.scope = ends.found ? IvmdScope::device_range : IvmdScope::one_device;
             if (!append(device_region)) break;
         }

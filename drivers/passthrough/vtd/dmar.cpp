@@ -65,8 +65,8 @@ constexpr ScopeRules sidp_rules{static_cast<uint8_t>(type_bit(DeviceScopeType::p
 // Where a path walk stopped: hop index of the missing bridge, or resolved.
 struct PathWalk {
     bool resolved = false;
-    PciAddress device;
-    PciAddress missing_bridge;  // when !resolved and a resolver was asked
+    pci::PciAddress device;
+    pci::PciAddress missing_bridge;  // when !resolved and a resolver was asked
     bool asked = false;
 };
 
@@ -80,14 +80,14 @@ PathWalk walk_path(const DmarDeviceScope& scope, uint16_t segment, BridgeResolve
         const Optional<BridgeBuses> buses =
             resolver->bridge_buses(segment, bus, scope.path[hop].device, scope.path[hop].function);
         if (!buses) {
-            walk.missing_bridge = PciAddress::make(segment, bus, scope.path[hop].device, scope.path[hop].function);
+            walk.missing_bridge = pci::PciAddress{segment, bus, scope.path[hop].device, scope.path[hop].function};
             return walk;
         }
         bus = buses->secondary;
     }
     const DeviceScopePath& last = scope.path[scope.path_length - 1];
     walk.resolved = true;
-    walk.device = PciAddress::make(segment, bus, last.device, last.function);
+    walk.device = pci::PciAddress{segment, bus, last.device, last.function};
     return walk;
 }
 
@@ -112,7 +112,7 @@ StructureName structure_name(uint16_t type) {
 
 const char* describe(DeviceScopeType type) { return scope_type_name(static_cast<uint8_t>(type)); }
 
-Optional<PciAddress> resolve_path(const DmarDeviceScope& scope, uint16_t segment, BridgeResolver* resolver) {
+Optional<pci::PciAddress> resolve_path(const DmarDeviceScope& scope, uint16_t segment, BridgeResolver* resolver) {
     const PathWalk walk = walk_path(scope, segment, resolver);
     if (!walk.resolved) return {};
     return walk.device;
@@ -358,7 +358,7 @@ bool DmarParser::parse_scope(const char* what, uint16_t segment, size_t offset, 
     for (size_t hop = 0; hop < hops; ++hop) {
         const auto path =
             load<DeviceScopePath>(bytes_, offset + sizeof(DeviceScopeEntry) + hop * sizeof(DeviceScopePath));
-        if (path.device > PciAddress::max_device || path.function > PciAddress::max_function) {
+        if (path.device >= pci::PciAddress::device_count || path.function >= pci::PciAddress::function_count) {
             reject(at, what, "hop %zu names device 0x%x function 0x%x, beyond 1f.7; scope ignored", hop + 1,
                    path.device, path.function);
             return false;
@@ -376,9 +376,7 @@ bool DmarParser::parse_scope(const char* what, uint16_t segment, size_t offset, 
         scope.resolved = true;
         scope.device = walk.device;
     } else if (walk.asked) {
-        char bridge[16];
-        passthrough::format_pci_address(bridge, sizeof bridge, walk.missing_bridge);
-        warn(at, what, "no PCI bridge at %s on the path; left unresolved", bridge);
+        warn(at, what, "no PCI bridge at %s on the path; left unresolved", pci::describe(walk.missing_bridge).c_str());
     }
     description_.scopes_[description_.scope_count_++] = scope;
     return true;
@@ -619,10 +617,9 @@ size_t DmarDescription::resolve_scopes(BridgeResolver& resolver) {
             continue;
         }
         ++unresolved;
-        char bridge[16];
-        passthrough::format_pci_address(bridge, sizeof bridge, walk.missing_bridge);
         logger.warning("DMAR at 0x%llx, offset 0x%x: %s device scope: no PCI bridge at %s on the path; left unresolved",
-                       static_cast<unsigned long long>(scope.table), scope.offset, describe(scope.type), bridge);
+                       static_cast<unsigned long long>(scope.table), scope.offset, describe(scope.type),
+                       pci::describe(walk.missing_bridge).c_str());
     }
     return unresolved;
 }

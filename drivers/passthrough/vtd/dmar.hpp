@@ -15,7 +15,7 @@
 #pragma once
 
 #include <drivers/acpi/tables.hpp>
-#include <drivers/passthrough/reserved_region.hpp>
+#include <drivers/pci/address.hpp>
 
 #include <sluice/optional.hpp>
 #include <sluice/result.hpp>
@@ -23,8 +23,6 @@
 #include <sluice/types.hpp>
 
 namespace sluice::vtd {
-
-using passthrough::PciAddress;
 
 // --- Table layouts (little-endian, packed; only ever copied out of the table) --
 
@@ -226,7 +224,7 @@ struct DmarDeviceScope {
     uint8_t path_length = 0;
     bool resolved = false;  // device holds the function the path leads to
     DeviceScopePath path[max_path_length] = {};
-    PciAddress device;      // valid when resolved
+    pci::PciAddress device;  // valid when resolved
 
     // Where the entry is, for messages.
     PhysicalAddress table = 0;
@@ -369,7 +367,7 @@ private:
 // The function a device scope names: start_bus and the last hop for a one-hop
 // path, else the bridges' secondary buses walked through resolver (8.3.1).
 // Nothing when a bridge on the way is missing or no resolver was given.
-[[nodiscard]] Optional<PciAddress> resolve_path(const DmarDeviceScope& scope, uint16_t segment,
-                                                BridgeResolver* resolver);
+[[nodiscard]] Optional<pci::PciAddress> resolve_path(const DmarDeviceScope& scope, uint16_t segment,
+                                                     BridgeResolver* resolver);
 
 }  // namespace sluice::vtd

@@ -40,7 +40,11 @@ Result<ContextEntry> make_context_entry(const ContextEntryFields& fields, Capabi
     return entry;
 }
 
-void store(PhysicalMemory& memory, PhysicalAddress address, const ContextEntry& entry) {
+namespace {
+
+// Root and context entries alike: 128 bits stored as two 64-bit halves in
+// the order store() promises, P (bit 0 of the low half) written last when set.
+template <typename Entry> void store_halves(PhysicalMemory& memory, PhysicalAddress address, const Entry& entry) {
     if (entry.present()) {
         memory.write64(address + 8, entry.high);
         memory.write64(address, entry.low);
@@ -48,30 +52,31 @@ void store(PhysicalMemory& memory, PhysicalAddress address, const ContextEntry& 
         memory.write64(address, entry.low);
         memory.write64(address + 8, entry.high);
     }
+}
+
+template <typename Entry> Entry load_halves(const PhysicalMemory& memory, PhysicalAddress address) {
+    Entry entry;
+    entry.low = memory.read64(address);
+    entry.high = memory.read64(address + 8);
+    return entry;
+}
+
+}  // namespace
+
+void store(PhysicalMemory& memory, PhysicalAddress address, const ContextEntry& entry) {
+    store_halves(memory, address, entry);
 }
 
 void store(PhysicalMemory& memory, PhysicalAddress address, const RootEntry& entry) {
-    if (entry.present()) {
-        memory.write64(address + 8, entry.high);
-        memory.write64(address, entry.low);
-    } else {
-        memory.write64(address, entry.low);
-        memory.write64(address + 8, entry.high);
-    }
+    store_halves(memory, address, entry);
 }
 
 ContextEntry load_context_entry(const PhysicalMemory& memory, PhysicalAddress address) {
-    ContextEntry entry;
-    entry.low = memory.read64(address);
-    entry.high = memory.read64(address + 8);
-    return entry;
+    return load_halves<ContextEntry>(memory, address);
 }
 
 RootEntry load_root_entry(const PhysicalMemory& memory, PhysicalAddress address) {
-    RootEntry entry;
-    entry.low = memory.read64(address);
-    entry.high = memory.read64(address + 8);
-    return entry;
+    return load_halves<RootEntry>(memory, address);
 }
 
 }  // namespace sluice::vtd

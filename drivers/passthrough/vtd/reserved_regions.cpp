@@ -35,19 +35,20 @@ Result<ReservedRegion> to_reserved_region(const DmarDescription& description, co
         // 8.3.1, type 2: the bridge and every device below it.
         const Optional<BridgeBuses> buses =
             resolver == nullptr ? Optional<BridgeBuses>()
-                                : resolver->bridge_buses(scope.device.segment, scope.device.bus,
-                                                         scope.device.device(), scope.device.function());
+                                : resolver->bridge_buses(scope.device.segment, scope.device.bus, scope.device.device,
+                                                         scope.device.function);
         if (!buses || buses->subordinate < buses->secondary) {
-            char bridge[16];
-            passthrough::format_pci_address(bridge, sizeof bridge, scope.device);
             logger.warning("DMAR at 0x%llx, offset 0x%x: RMRR device scope: bus numbers below bridge %s unknown; "
                            "only the bridge is covered",
-                           static_cast<unsigned long long>(scope.table), scope.offset, bridge);
+                           static_cast<unsigned long long>(scope.table), scope.offset,
+                           pci::describe(scope.device).c_str());
             continue;
         }
-        const DeviceRange below{PciAddress::make(scope.device.segment, buses->secondary, 0, 0),
-                                PciAddress::make(scope.device.segment, buses->subordinate, PciAddress::max_device,
-                                                 PciAddress::max_function)};
+        // Every function of every bus from the secondary to the subordinate.
+        constexpr uint8_t last_device = pci::PciAddress::device_count - 1;
+        constexpr uint8_t last_function = pci::PciAddress::function_count - 1;
+        const DeviceRange below{pci::PciAddress{scope.device.segment, buses->secondary, 0, 0},
+                                pci::PciAddress{scope.device.segment, buses->subordinate, last_device, last_function}};
         if (!region.devices.add(below).ok())
             logger.warning("DMAR at 0x%llx, offset 0x%x: RMRR device scope: too many device ranges; scope left out",
                            static_cast<unsigned long long>(scope.table), scope.offset);
@@ -68,7 +69,7 @@ ReservedRegion to_reserved_region(const RmrrOptionRange& range, unsigned number)
     region.access = paging::Access::read_write;
     region.source = ReservedRegionSource::rmrr_option;
     region.origin_offset = number;
-    for (const PciAddress& device : range.device_list())
+    for (const pci::PciAddress& device : range.device_list())
         if (!region.devices.add(device).ok()) break;  // 32 devices always fit
     return region;
 }

@@ -5,20 +5,6 @@ namespace {
 
 RmrrOption global_rmrr_option;
 
-// User text quoted in a warning: at most 40 characters, then "...".
-struct Quote {
-    int length;
-    const char* data;
-    const char* ellipsis;
-};
-
-constexpr size_t quote_limit = 40;
-
-Quote quote(StringView text) {
-    const bool cut = text.length() > quote_limit;
-    return Quote{static_cast<int>(cut ? quote_limit : text.length()), text.data(), cut ? "..." : ""};
-}
-
 }  // namespace
 
 void RmrrOption::parse(StringView option, StringView value, cmdline::Reporter& reporter) {
@@ -31,7 +17,7 @@ void RmrrOption::parse(StringView option, StringView value, cmdline::Reporter& r
         if (item->empty()) continue;  // "a;;b" and a trailing ';' are harmless
         if (count_ == max_ranges) {
             if (!overflow_reported_) {
-                const Quote text = quote(*item);
+                const cmdline::Excerpt text = cmdline::excerpt(*item);
                 reporter.warn_formatted(option, "more than %zu ranges; '%.*s%s' and the rest ignored", max_ranges,
                                         text.length, text.data, text.ellipsis);
                 overflow_reported_ = true;
@@ -43,7 +29,7 @@ void RmrrOption::parse(StringView option, StringView value, cmdline::Reporter& r
 }
 
 void RmrrOption::parse_range(StringView option, StringView item, cmdline::Reporter& reporter) {
-    const Quote range_text = quote(item);
+    const cmdline::Excerpt range_text = cmdline::excerpt(item);
     const cmdline::KeyValue parts = cmdline::split_key_value(item);
     if (!parts.has_value) {
         reporter.warn_formatted(option, "range '%.*s%s' has no '=' and device list; ignored", range_text.length,
@@ -56,22 +42,20 @@ void RmrrOption::parse_range(StringView option, StringView item, cmdline::Report
     const StringView start_text = parts.key.substring(0, dash);
     const bool has_end = dash < parts.key.length();
     const StringView end_text = has_end ? parts.key.substring(dash + 1) : start_text;
-    const Result<uint64_t> start = cmdline::parse_hex(start_text);
-    if (!start.ok()) {
-        const Quote text = quote(start_text);
-        reporter.warn_formatted(option, "range '%.*s%s': start '%.*s%s' is not a hex page frame number; ignored",
-                                range_text.length, range_text.data, range_text.ellipsis, text.length, text.data,
-                                text.ellipsis);
-        return;
-    }
-    const Result<uint64_t> end = cmdline::parse_hex(end_text);
-    if (!end.ok()) {
-        const Quote text = quote(end_text);
-        reporter.warn_formatted(option, "range '%.*s%s': end '%.*s%s' is not a hex page frame number; ignored",
-                                range_text.length, range_text.data, range_text.ellipsis, text.length, text.data,
-                                text.ellipsis);
-        return;
-    }
+    // which is "start" or "end", for the warning.
+    const auto parse_frame = [&](const char* which, StringView text) -> Optional<uint64_t> {
+        const Result<uint64_t> frame = cmdline::parse_hex(text);
+        if (frame.ok()) return frame.value();
+        const cmdline::Excerpt quoted = cmdline::excerpt(text);
+        reporter.warn_formatted(option, "range '%.*s%s': %s '%.*s%s' is not a hex page frame number; ignored",
+                                range_text.length, range_text.data, range_text.ellipsis, which, quoted.length,
+                                quoted.data, quoted.ellipsis);
+        return {};
+    };
+    const Optional<uint64_t> start = parse_frame("start", start_text);
+    if (!start) return;
+    const Optional<uint64_t> end = parse_frame("end", end_text);
+    if (!end) return;
     if (end.value() < start.value()) {
         reporter.warn_formatted(option, "range '%.*s%s': end frame 0x%llx is below start frame 0x%llx; ignored",
                                 range_text.length, range_text.data, range_text.ellipsis,
@@ -95,9 +79,9 @@ void RmrrOption::parse_range(StringView option, StringView item, cmdline::Report
     cmdline::ListIterator devices(parts.value, ',');
     while (const Optional<StringView> device_text = devices.next()) {
         if (device_text->empty()) continue;
-        const Quote text = quote(*device_text);
-        const Result<PciAddress> device = passthrough::parse_pci_address(*device_text);
-        if (!device.ok()) {
+        const cmdline::Excerpt text = cmdline::excerpt(*device_text);
+        const Optional<pci::PciAddress> device = pci::PciAddress::parse(*device_text);
+        if (!device) {
             reporter.warn_formatted(option, "range '%.*s%s': device '%.*s%s' is not [seg:]bus:dev.fn; device ignored",
                                     range_text.length, range_text.data, range_text.ellipsis, text.length, text.data,
                                     text.ellipsis);
@@ -112,7 +96,7 @@ void RmrrOption::parse_range(StringView option, StringView item, cmdline::Report
             continue;
         }
         bool repeated = false;
-        for (const PciAddress& known : range.device_list()) repeated = repeated || known == device.value();
+        for (const pci::PciAddress& known : range.device_list()) repeated = repeated || known == device.value();
         if (repeated) continue;
         if (range.device_count == RmrrOptionRange::max_devices) {
             if (!too_many_reported)

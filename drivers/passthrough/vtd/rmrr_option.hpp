@@ -10,7 +10,7 @@
 // kept. Every rmrr= on the command line adds to the same list.
 #pragma once
 
-#include <drivers/passthrough/reserved_region.hpp>
+#include <drivers/pci/address.hpp>
 
 #include <sluice/cmdline.hpp>
 #include <sluice/span.hpp>
@@ -19,8 +19,6 @@
 
 namespace sluice::vtd {
 
-using passthrough::PciAddress;
-
 struct RmrrOptionRange {
     // Xen allows 20 devices per range; a platform device list rarely needs more.
     static constexpr size_t max_devices = 32;
@@ -28,13 +26,15 @@ struct RmrrOptionRange {
     uint64_t first_frame = 0;  // as written: page frame numbers, inclusive
     uint64_t last_frame = 0;
     uint16_t segment = 0;
-    PciAddress devices[max_devices] = {};
+    pci::PciAddress devices[max_devices] = {};
     size_t device_count = 0;
 
     [[nodiscard]] constexpr PhysicalAddress base() const { return first_frame << page_shift; }
     // One past the last byte.
     [[nodiscard]] constexpr PhysicalAddress end() const { return (last_frame + 1) << page_shift; }
-    [[nodiscard]] Span<const PciAddress> device_list() const { return Span<const PciAddress>(devices, device_count); }
+    [[nodiscard]] Span<const pci::PciAddress> device_list() const {
+        return Span<const pci::PciAddress>(devices, device_count);
+    }
 };
 
 class RmrrOption {

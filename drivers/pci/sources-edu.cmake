@@ -1,0 +1,3 @@
+# QEMU's edu device: the DMA engine the DMA self-test drives.
+set(SLUICE_CORE_SOURCES_PCI_EDU
+    drivers/pci/edu.cpp)
