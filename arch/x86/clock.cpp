@@ -22,12 +22,17 @@ inline uint64_t read_time_stamp_counter() {
 
 // CPUID leaf 15h (Intel SDM Vol. 2A, "Time Stamp Counter and Nominal Core
 // Crystal Clock Information Leaf"): TSC frequency = ECX * EBX / EAX when all
-// three are non-zero.
+// three are non-zero. When the ratio is given but not the crystal (ECX = 0),
+// the SDM's note on leaf 16h applies: its EAX, the processor base frequency
+// in MHz, is the nominal TSC frequency.
 uint64_t frequency_from_cpuid() {
-    if (cpuid(0).eax < 0x15) return 0;
+    const uint32_t highest = cpuid(0).eax;
+    if (highest < 0x15) return 0;
     const CpuidResult leaf = cpuid(0x15);
-    if (leaf.eax == 0 || leaf.ebx == 0 || leaf.ecx == 0) return 0;
-    return static_cast<uint64_t>(leaf.ecx) * leaf.ebx / leaf.eax;
+    if (leaf.eax == 0 || leaf.ebx == 0) return 0;
+    if (leaf.ecx != 0) return static_cast<uint64_t>(leaf.ecx) * leaf.ebx / leaf.eax;
+    if (highest < 0x16) return 0;
+    return static_cast<uint64_t>(cpuid(0x16).eax & 0xffff) * 1'000'000;
 }
 
 // The 8254 PIT (Intel 8254 data sheet; port 61h as on every PC): channel 2's
@@ -70,7 +75,7 @@ uint64_t frequency_from_pit() {
 const char* describe(ClockSource source) {
     switch (source) {
     case ClockSource::uncalibrated: return "uncalibrated";
-    case ClockSource::cpuid: return "CPUID leaf 15h";
+    case ClockSource::cpuid: return "CPUID";
     case ClockSource::pit: return "PIT";
     case ClockSource::assumed: return "assumed";
     }

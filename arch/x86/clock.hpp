@@ -11,7 +11,7 @@ namespace sluice::x86 {
 // How the TSC frequency was found.
 enum class ClockSource : uint8_t {
     uncalibrated,
-    cpuid,  // CPUID leaf 15h: TSC / crystal ratio and crystal frequency
+    cpuid,  // CPUID leaf 15h (TSC / crystal ratio, crystal frequency) or 16h (base frequency)
     pit,    // measured against the 8254 PIT's 1.193182 MHz channel 2
     assumed,  // neither worked: 1 GHz assumed (time limits may be off)
 };
@@ -21,9 +21,9 @@ class TscClock final : public Clock {
 public:
     constexpr TscClock() = default;
 
-    // Finds the TSC frequency (CPUID leaf 15h when it enumerates the crystal
-    // fully, else a 10 ms measurement against the PIT) and starts counting
-    // from now. Logs the result.
+    // Finds the TSC frequency (CPUID leaves 15h/16h where they enumerate it,
+    // else a 10 ms measurement against the PIT) and starts counting from now.
+    // Logs the result.
     void calibrate();
 
     [[nodiscard]] uint64_t nanoseconds() const override;

@@ -79,27 +79,38 @@ private:
         while (unit_->take_faults(Span<DmaFault>(faults, 8)) != 0) {
         }
     }
-    bool expect_no_fault() {
-        if (unit_ == nullptr || !unit_->reports_faults()) return true;
+    // The faults recorded since the last look.
+    struct Recorded {
+        size_t count = 0;
+        DmaFault first{};
+    };
+    Recorded take_recorded() {
+        Recorded recorded;
+        if (unit_ == nullptr || !unit_->reports_faults()) return recorded;
         DmaFault faults[4];
-        const size_t count = unit_->take_faults(Span<DmaFault>(faults, 4));
-        if (count == 0) return true;
-        return fail("unexpected %s fault at 0x%llx from %s: %s", faults[0].write ? "write" : "read",
-                    printable(faults[0].address), pci::describe(faults[0].source).c_str(), faults[0].description);
+        recorded.count = unit_->take_faults(Span<DmaFault>(faults, 4));
+        if (recorded.count != 0) recorded.first = faults[0];
+        return recorded;
     }
+    bool expect_no_fault(const Recorded& recorded) {
+        if (recorded.count == 0) return true;
+        return fail("unexpected %s fault at 0x%llx from %s: %s", recorded.first.write ? "write" : "read",
+                    printable(recorded.first.address), pci::describe(recorded.first.source).c_str(),
+                    recorded.first.description);
+    }
+    bool expect_no_fault() { return expect_no_fault(take_recorded()); }
     // Exactly one fault, from the device, at the page of address, in the
-    // direction given.
-    bool expect_fault(PhysicalAddress address, bool write) {
-        if (unit_ == nullptr || !unit_->reports_faults()) return true;  // the data already told
-        DmaFault faults[4];
-        const size_t count = unit_->take_faults(Span<DmaFault>(faults, 4));
-        if (count == 0) return fail("blocked, but no fault was recorded");
-        const DmaFault& fault = faults[0];
+    // direction given. Units that cannot report faults were judged by the
+    // data alone.
+    bool expect_fault(const Recorded& recorded, PhysicalAddress address, bool write) {
+        if (unit_ == nullptr || !unit_->reports_faults()) return true;
+        if (recorded.count == 0) return fail("blocked, but no fault was recorded");
+        const DmaFault& fault = recorded.first;
         if (!(fault.source == device_)) return fail("fault recorded for %s", pci::describe(fault.source).c_str());
         if ((fault.address & ~page_mask) != (address & ~page_mask))
             return fail("fault recorded at 0x%llx, DMA was at 0x%llx", printable(fault.address), printable(address));
         if (fault.write != write) return fail("fault recorded as a %s", fault.write ? "write" : "read");
-        if (count != 1) return fail("%zu faults recorded, one expected", count);
+        if (recorded.count != 1) return fail("%zu faults recorded, one expected", recorded.count);
         return true;
     }
 
@@ -139,7 +150,8 @@ private:
     }
 
     // The device reads target: the buffer holds poison first, then either
-    // target's pattern (reached) or still the poison (blocked).
+    // target's pattern (reached) or not (blocked). The data decides first,
+    // then the fault record must agree.
     bool check_read(PhysicalAddress target, Expect expect, uint8_t seed) {
         uint8_t pattern[transfer_length], poison[transfer_length], seen[transfer_length];
         fill_pattern(pattern, transfer_length, seed);
@@ -147,16 +159,17 @@ private:
         drain_faults();
         if (!cpu_write(target, pattern, transfer_length) || !load_buffer(poison, transfer_length)) return false;
         if (!dma_in(target, 0, transfer_length)) return false;
-        const bool faulted = expect == Expect::fault ? expect_fault(target, false) : expect_no_fault();
-        if (!faulted) return false;
+        const Recorded recorded = take_recorded();
         if (!unload_buffer(seen, transfer_length)) return false;
-        if (expect == Expect::success && !equal(seen, pattern, transfer_length))
-            return fail("the device read other data than the processor wrote");
+        const bool reached = equal(seen, pattern, transfer_length);
+        if (expect == Expect::success) {
+            if (!reached) return fail("the device did not read what the processor wrote");
+            return expect_no_fault(recorded);
+        }
         // A blocked read leaves the buffer as it was or, on QEMU, fills it
         // with what unassigned memory reads as; either way not the pattern.
-        if (expect == Expect::fault && equal(seen, pattern, transfer_length))
-            return fail("the device read the memory: not blocked");
-        return true;
+        if (reached) return fail("the device read the memory: not blocked");
+        return expect_fault(recorded, target, false);
     }
 
     // The device writes target: it either gets the buffer's pattern (reached)
@@ -168,14 +181,14 @@ private:
         drain_faults();
         if (!cpu_write(target, before, transfer_length) || !load_buffer(pattern, transfer_length)) return false;
         if (!dma_out(0, target, transfer_length)) return false;
-        const bool faulted = expect == Expect::fault ? expect_fault(target, true) : expect_no_fault();
-        if (!faulted) return false;
+        const Recorded recorded = take_recorded();
         if (!cpu_read(target, seen, transfer_length)) return false;
-        if (expect == Expect::success && !equal(seen, pattern, transfer_length))
-            return fail("the device's write did not arrive");
-        if (expect == Expect::fault && !equal(seen, before, transfer_length))
-            return fail("the device wrote the memory: not blocked");
-        return true;
+        if (expect == Expect::success) {
+            if (!equal(seen, pattern, transfer_length)) return fail("the device's write did not arrive");
+            return expect_no_fault(recorded);
+        }
+        if (!equal(seen, before, transfer_length)) return fail("the device wrote the memory: not blocked");
+        return expect_fault(recorded, target, true);
     }
 
     // --- The checks ---

@@ -99,9 +99,10 @@ void TablePool::initialize(PageAllocator& backing) {
     const Result<PhysicalAddress> block = backing.allocate_contiguous(page_count, page_size, ~PhysicalAddress{0});
     if (block.ok()) {
         base_ = block.value();
+        has_block_ = true;
         return;
     }
-    base_ = 0;
+    has_block_ = false;
     logger.warning("no %llu contiguous pages for the IOMMU tables; in relaxed mode they may be reachable by the "
                    "hardware domain's DMA",
                    printable(page_count));
@@ -128,7 +129,7 @@ Result<PhysicalAddress> TablePool::allocate_page() {
 
 Result<PhysicalAddress> TablePool::allocate_contiguous(uint64_t count, uint64_t alignment, PhysicalAddress limit) {
     if (count == 0 || !is_power_of_two(alignment) || alignment < page_size) return Error::invalid_argument;
-    if (base_ != 0 && count <= page_count) {
+    if (has_block_ && count <= page_count) {
         const auto used = [&](uint64_t index) { return (used_[index / 64] >> (index % 64)) & 1; };
         for (uint64_t first = 0; first + count <= page_count; ++first) {
             const PhysicalAddress start = base_ + first * page_size;
@@ -150,7 +151,7 @@ Result<PhysicalAddress> TablePool::allocate_contiguous(uint64_t count, uint64_t 
 }
 
 void TablePool::free_page(PhysicalAddress page) {
-    if (base_ != 0 && page >= base_ && page < base_ + page_count * page_size && is_aligned(page, page_size)) {
+    if (has_block_ && page >= base_ && page < base_ + page_count * page_size && is_aligned(page, page_size)) {
         const uint64_t index = (page - base_) / page_size;
         if (((used_[index / 64] >> (index % 64)) & 1) == 0) {
             logger.error("table pool: page 0x%llx freed but not in use; ignored", printable(page));
@@ -278,6 +279,9 @@ Status IommuSetup::create_domain(const Platform& platform, DomainConfiguration c
         return created.error();
     }
     domain_ = new (domain_storage_) Domain(sluice::move(created.value()));
+    if (platform.options.verbose)
+        logger.info("hardware domain: IOMMU tables of %u levels, input addresses up to 0x%llx", domain_->iommu_levels(),
+                    printable(domain_->last_identity_address()));
     return success();
 }
 

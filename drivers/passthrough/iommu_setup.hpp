@@ -72,7 +72,9 @@ public:
 
     // Takes the block from backing; without one every request goes to backing.
     void initialize(PageAllocator& backing);
-    [[nodiscard]] AddressRange block() const { return AddressRange{base_, base_ == 0 ? 0 : base_ + page_count * page_size}; }
+    [[nodiscard]] AddressRange block() const {
+        return has_block_ ? AddressRange{base_, base_ + page_count * page_size} : AddressRange{};
+    }
     [[nodiscard]] uint64_t pages_in_use() const;
 
     [[nodiscard]] Result<PhysicalAddress> allocate_page() override;
@@ -85,6 +87,7 @@ private:
 
     PageAllocator* backing_ = nullptr;
     PhysicalAddress base_ = 0;
+    bool has_block_ = false;
     uint64_t used_[page_count / 64] = {};
     bool warned_ = false;
 };

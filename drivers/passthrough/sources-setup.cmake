@@ -2,3 +2,6 @@
 set(SLUICE_CORE_SOURCES_IOMMU_SETUP
     drivers/passthrough/dma_selftest.cpp
     drivers/passthrough/iommu_setup.cpp)
+set(SLUICE_TEST_SOURCES_IOMMU_SETUP
+    tests/unit/dma_selftest_test.cpp
+    tests/unit/iommu_setup_test.cpp)

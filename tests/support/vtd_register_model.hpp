@@ -96,6 +96,11 @@ public:
     // Pretend the unit was left translating by a previous owner.
     void preset_status(uint32_t status) { status_ = status; }
     void set_register_reads_all_ones(bool all_ones) { all_ones_ = all_ones; }
+    // A broken unit for negative tests: page-selective IOTLB invalidations
+    // complete but drop nothing.
+    void set_ignoring_page_invalidations(bool ignoring) { ignoring_pages_ = ignoring; }
+    // A broken unit for negative tests: fault records name this source-id.
+    void set_recorded_source(std::optional<uint16_t> source) { recorded_source_ = source; }
 
     // --- Inspection ---
     [[nodiscard]] uint32_t status() const { return status_; }
@@ -370,6 +375,7 @@ private:
                                        : Operation::iotlb_page,
                     queued, domain_id, 0, address, mask, hint};
         events_.push_back(event);
+        if (granularity == 3 && ignoring_pages_) return;
         const uint64_t span = uint64_t{0x1000} << mask;
         for (auto it = iotlb_.begin(); it != iotlb_.end();) {
             const auto [cached_domain, page] = it->first;
@@ -432,7 +438,8 @@ private:
         }
         record.low = page;
         // F (127), T1 (126: 1 = read), FR (103:96), SID (79:64).
-        record.high = uint64_t{1} << 63 | uint64_t{write ? 0u : 1u} << 62 | uint64_t{reason} << 32 | source_id;
+        record.high = uint64_t{1} << 63 | uint64_t{write ? 0u : 1u} << 62 | uint64_t{reason} << 32 |
+                      recorded_source_.value_or(source_id);
         if (first_pending_ < 0) first_pending_ = static_cast<int>(fault_index_);
         fault_index_ = (fault_index_ + 1) % records_.size();
     }
@@ -473,6 +480,8 @@ private:
     uint64_t size_;
     bool answering_ = true;
     bool all_ones_ = false;
+    bool ignoring_pages_ = false;
+    std::optional<uint16_t> recorded_source_;
 
     uint32_t status_ = 0;
     uint64_t root_table_address_ = 0;

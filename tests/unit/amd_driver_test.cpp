@@ -38,7 +38,7 @@ public:
     explicit Rig(AmdIommuModel::Options options = {}, const std::vector<uint8_t>& table = qemu_ivrs())
         : memory_(memory_base, memory_pages * page_size), allocator_(memory_, memory_base, memory_pages),
           model_(std::make_unique<AmdIommuModel>(memory_, options)),
-          ivrs_(std::make_unique<amd::IvrsDescription>()), iommu_(std::make_unique<Iommu>()), regions_(64) {
+          ivrs_(std::make_unique<amd::IvrsDescription>()), iommu_(std::make_unique<Iommu>()) {
         const Status parsed = amd::parse_ivrs(Span<const uint8_t>(table.data(), table.size()), ivrs_address, *ivrs_);
         if (!parsed.ok()) throw std::runtime_error("IVRS did not parse");
     }
@@ -63,8 +63,8 @@ public:
         configuration.iommu = passthrough::IommuTableKind::amd_v1;
         configuration.amd = passthrough::AmdV1Format(levels, 3, 48);
         configuration.p2m = passthrough::P2mTableKind::none;
-        configuration.identity_regions =
-            Span<passthrough::IdentityRegion>(regions_.data() + 16 * region_sets_++, 16);
+        regions_.emplace_back(16);
+        configuration.identity_regions = Span<passthrough::IdentityRegion>(regions_.back().data(), 16);
         auto created = passthrough::Domain::create(configuration, memory_, allocator_);
         if (!created.ok()) throw std::runtime_error("domain creation failed");
         return std::make_unique<passthrough::Domain>(std::move(created).value());
@@ -84,8 +84,7 @@ private:
     std::unique_ptr<AmdIommuModel> model_;
     std::unique_ptr<amd::IvrsDescription> ivrs_;
     std::unique_ptr<Iommu> iommu_;
-    std::vector<passthrough::IdentityRegion> regions_;
-    size_t region_sets_ = 0;
+    std::vector<std::vector<passthrough::IdentityRegion>> regions_;
 };
 
 Status map_identity(passthrough::Domain& domain, PhysicalAddress start, PhysicalAddress end,
@@ -291,6 +290,48 @@ TEST(AmdDriver, AttachWritesTheEntryThenInvalidatesItThenWaits) {
     EXPECT_TRUE(rig.model().violations().empty());
 }
 
+TEST(AmdDriver, DomainIdsAreTheUnitsOwnFromOneUp) {
+    Rig rig;
+    LogLines log;
+    ASSERT_TRUE(rig.initialize().ok());
+    auto hardware_domain = rig.domain(0);  // what the set-up creates
+    auto other = rig.domain(7);
+    EXPECT_EQ(rig.iommu().domain_id_of(*hardware_domain), 0);  // none yet
+    ASSERT_TRUE(rig.iommu().attach(*hardware_domain, edu, AttachMode::translated).ok());
+    ASSERT_TRUE(rig.iommu().attach(*other, isa_bridge, AttachMode::translated).ok());
+    ASSERT_TRUE(rig.iommu().attach(*hardware_domain, pci::PciAddress{0, 0, 0x1f, 2}, AttachMode::passthrough).ok());
+    EXPECT_EQ(rig.iommu().domain_id_of(*hardware_domain), 1);
+    EXPECT_EQ(rig.iommu().domain_id_of(*other), 2);
+    EXPECT_EQ(amd::domain_id(rig.iommu().device_table().read(edu_id)), 1);
+    EXPECT_EQ(amd::domain_id(rig.iommu().device_table().read(0x00f8)), 2);
+    EXPECT_EQ(amd::domain_id(rig.iommu().device_table().read(0x00fa)), 1);
+    // The batch invalidates with the unit's DomainID.
+    ASSERT_EQ(hardware_domain->invalidation_targets().attachments().size(), 1u);
+    EXPECT_EQ(hardware_domain->invalidation_targets().attachments()[0].domain_id, 1);
+    EXPECT_EQ(other->invalidation_targets().attachments()[0].domain_id, 2);
+    // 0 stays with the entries nobody holds.
+    ASSERT_TRUE(rig.iommu().enable_translation().ok());
+    EXPECT_EQ(rig.iommu().device_table().read(0x00fb), amd::make_blocked_entry(0));
+}
+
+TEST(AmdDriver, DomainIdsRunOutAfterTheUnitsCapacity) {
+    Rig rig;
+    LogLines log;
+    ASSERT_TRUE(rig.initialize().ok());
+    std::vector<std::unique_ptr<passthrough::Domain>> domains;
+    for (size_t index = 0; index < Iommu::domain_capacity; ++index) {
+        domains.push_back(rig.domain(static_cast<uint16_t>(index + 1)));
+        ASSERT_TRUE(rig.iommu().attach(*domains.back(), edu, AttachMode::blocked).ok()) << index;
+    }
+    auto one_too_many = rig.domain(999);
+    const amd::DeviceTableEntry before = rig.iommu().device_table().read(edu_id);
+    EXPECT_EQ(rig.iommu().attach(*one_too_many, edu, AttachMode::translated).error(), Error::capacity);
+    EXPECT_EQ(rig.iommu().device_table().read(edu_id), before);
+    EXPECT_TRUE(log.contains("no DomainID left for domain 999 (128 domains use this unit)"));
+    // Domains that have one keep working.
+    EXPECT_TRUE(rig.iommu().attach(*domains.front(), edu, AttachMode::translated).ok());
+}
+
 TEST(AmdDriver, AttachingTheSameWayAgainChangesAndInvalidatesNothing) {
     Rig rig;
     ASSERT_TRUE(rig.initialize().ok());
@@ -474,7 +515,8 @@ TEST(AmdDriver, ManyIdentityMapsCostOneInvalidationAndOneWait) {
         paging::Batch batch(domain->invalidation_targets());
         for (size_t index = 0; index < regions; ++index) {
             const PhysicalAddress start = 0x100'0000 + index * 0x10'0000;
-            ASSERT_TRUE(passthrough::identity_map(*domain, start, start + 0x3000, paging::Access::read_write, batch).ok());
+            ASSERT_TRUE(
+                passthrough::identity_map(*domain, start, start + 0x3000, paging::Access::read_write, batch).ok());
         }
         ASSERT_TRUE(batch.commit().ok());
         // NpCache: even entries that only became present are invalidated.
@@ -630,7 +672,8 @@ TEST(AmdCommandBuffer, CommandsLandInTheRingInOrder) {
     model.write64(amd::offset_of(amd::Register64::control),
                   amd::control::iommu_enable | amd::control::command_buffer_enable);
     EXPECT_EQ(opcodes(model.executed()),
-              (std::vector<CommandOpcode>{CommandOpcode::invalidate_devtab_entry, CommandOpcode::invalidate_iommu_pages}));
+              (std::vector<CommandOpcode>{CommandOpcode::invalidate_devtab_entry,
+                                          CommandOpcode::invalidate_iommu_pages}));
     ASSERT_TRUE(commands.wait_for_completion().ok());
     EXPECT_EQ(commands.head(), 48u);
 }
@@ -693,7 +736,8 @@ TEST(AmdDriver, OtherEventsAreLoggedAsErrorsAndNotTakenAsFaults) {
     LogLines log;
     ASSERT_TRUE(rig.initialize().ok());
     rig.model().log_event(event(amd::EventCode::command_hardware_error, 0, 0, 1u << 9, 0xabc000));
-    rig.model().log_event(event(amd::EventCode::illegal_device_table_entry, 0x00f8, 0, amd::event_flags::write, 0x5000));
+    rig.model().log_event(
+        event(amd::EventCode::illegal_device_table_entry, 0x00f8, 0, amd::event_flags::write, 0x5000));
     passthrough::DmaFault faults[4];
     ASSERT_EQ(rig.iommu().take_faults(faults), 1u);
     EXPECT_EQ(faults[0].source, isa_bridge);

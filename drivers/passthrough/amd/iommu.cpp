@@ -313,6 +313,24 @@ DeviceTableSetting Iommu::setting_for(uint16_t device) const {
     return setting != nullptr ? setting->setting : DeviceTableSetting{};
 }
 
+uint16_t Iommu::domain_id_of(const passthrough::Domain& domain) const {
+    for (size_t index = 0; index < domain_count_; ++index)
+        if (domains_[index].domain == &domain) return domains_[index].id;
+    return 0;
+}
+
+Result<uint16_t> Iommu::domain_id_for(const passthrough::Domain& domain) {
+    if (const uint16_t existing = domain_id_of(domain); existing != 0) return existing;
+    if (domain_count_ == domain_capacity) {
+        logger.error("%s: no DomainID left for domain %u (%zu domains use this unit)", name_, domain.id(),
+                     domain_count_);
+        return Error::capacity;
+    }
+    const auto id = static_cast<uint16_t>(domain_count_ + 1);
+    domains_[domain_count_++] = DomainSlot{&domain, id};
+    return id;
+}
+
 Status Iommu::attach(passthrough::Domain& domain, const pci::PciAddress& device, passthrough::AttachMode mode) {
     SLUICE_TRY(usable());
     if (!translates(device)) {
@@ -323,6 +341,7 @@ Status Iommu::attach(passthrough::Domain& domain, const pci::PciAddress& device,
     const uint16_t device_id = device.requester_id();
     if (!device_table_.contains(device_id)) return Error::out_of_range;
 
+    const uint16_t hardware_id = SLUICE_TRY(domain_id_for(domain));
     DeviceTableEntry desired;
     switch (mode) {
     case passthrough::AttachMode::translated: {
@@ -338,7 +357,7 @@ Status Iommu::attach(passthrough::Domain& domain, const pci::PciAddress& device,
             return Error::unsupported;
         }
         const Result<DeviceTableEntry> entry = make_translated_entry(DeviceTableTranslation{
-            domain.iommu_root(), static_cast<uint8_t>(levels), domain.id(), true, true});
+            domain.iommu_root(), static_cast<uint8_t>(levels), hardware_id, true, true});
         if (!entry.ok()) {
             logger.error("%s: %s: domain %u's table root 0x%llx cannot be put in a device table entry", name_,
                          pci::describe(device).c_str(), domain.id(),
@@ -348,11 +367,11 @@ Status Iommu::attach(passthrough::Domain& domain, const pci::PciAddress& device,
         desired = entry.value();
         break;
     }
-    case passthrough::AttachMode::passthrough: desired = make_passthrough_entry(domain.id()); break;
-    case passthrough::AttachMode::blocked: desired = make_blocked_entry(domain.id()); break;
+    case passthrough::AttachMode::passthrough: desired = make_passthrough_entry(hardware_id); break;
+    case passthrough::AttachMode::blocked: desired = make_blocked_entry(hardware_id); break;
     }
 
-    const Status targeted = domain.invalidation_targets().attach(*this, domain.id());
+    const Status targeted = domain.invalidation_targets().attach(*this, hardware_id);
     if (!targeted.ok()) {
         logger.error("%s: %s: cannot add the unit to domain %u's invalidation targets: %s", name_,
                      pci::describe(device).c_str(), domain.id(), sluice::describe(targeted.error()));
@@ -375,8 +394,8 @@ Status Iommu::attach(passthrough::Domain& domain, const pci::PciAddress& device,
         changed[index] = device_table_.update(ids[index], with_system_management(desired, setting_for(ids[index])));
     }
     if (verbose_)
-        logger.info("%s: %s -> domain %u, %s%s", name_, pci::describe(device).c_str(), domain.id(), describe(mode),
-                    id_count > 1 ? " (and its alias)" : "");
+        logger.info("%s: %s -> domain %u (DomainID %u), %s%s", name_, pci::describe(device).c_str(), domain.id(),
+                    hardware_id, describe(mode), id_count > 1 ? " (and its alias)" : "");
     if (!commands_run()) {
         invalidate_on_start_ = true;
         return success();
@@ -387,7 +406,7 @@ Status Iommu::attach(passthrough::Domain& domain, const pci::PciAddress& device,
         if (!changed[index]) continue;
         SLUICE_TRY(submit(make_invalidate_device_table_entry(ids[index]), "INVALIDATE_DEVTAB_ENTRY"));
         queued = true;
-        const bool domain_changed = !is_valid(previous[index]) || amd::domain_id(previous[index]) != domain.id();
+        const bool domain_changed = !is_valid(previous[index]) || amd::domain_id(previous[index]) != hardware_id;
         // Translations cached for the device under its old DomainID: real
         // units tag them by domain, but QEMU 7.2 keeps them by device, so
         // they would outlive the move.
@@ -396,7 +415,7 @@ Status Iommu::attach(passthrough::Domain& domain, const pci::PciAddress& device,
         // Without INVALIDATE_IOMMU_ALL the start could not drop translations
         // a previous owner cached under this DomainID.
         if (!invalidate_all_supported_ && domain_changed)
-            SLUICE_TRY(submit(make_invalidate_domain(domain.id()), "INVALIDATE_IOMMU_PAGES"));
+            SLUICE_TRY(submit(make_invalidate_domain(hardware_id), "INVALIDATE_IOMMU_PAGES"));
     }
     if (queued) SLUICE_TRY(complete("COMPLETION_WAIT after a device table entry change"));
     return success();

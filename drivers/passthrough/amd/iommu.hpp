@@ -17,9 +17,12 @@
 //                         Xen assume, real units process commands only with
 //                         IommuEn set, and attach() must be able to
 //                         invalidate the entries it writes.
-//   attach()              writes the device's entry in the specified order,
-//                         then INVALIDATE_DEVTAB_ENTRY and COMPLETION_WAIT;
-//                         the device's DMA is handled by its entry from then.
+//   attach()              gives the domain a DomainID of this unit (1, 2,
+//                         ... in order of first attach; 0 is left to blocked
+//                         entries), writes the device's entry in the
+//                         specified order, then INVALIDATE_DEVTAB_ENTRY and
+//                         COMPLETION_WAIT; the device's DMA is handled by its
+//                         entry from then.
 //   enable_translation()  turns every entry still V = 0 (device IDs nobody
 //                         attached) into a blocked entry and invalidates:
 //                         from then on unknown requesters are refused.
@@ -93,6 +96,10 @@ class Iommu final : public passthrough::IommuUnit {
 public:
     // Faults decoded from the event log and not yet taken.
     static constexpr size_t pending_fault_capacity = 32;
+    // Domains one unit tells apart. DomainIDs are the unit's own: the first
+    // domain attached gets 1, the next 2, and so on; 0 tags the blocked
+    // entries of device IDs no domain holds.
+    static constexpr size_t domain_capacity = 128;
 
     constexpr Iommu() = default;
     Iommu(const Iommu&) = delete;
@@ -114,8 +121,10 @@ public:
     [[nodiscard]] PhysicalAddress register_base() const override { return base_; }
     [[nodiscard]] bool translates(const pci::PciAddress& device) const override;
     // Translated mode needs a domain with AMD-Vi v1 tables no deeper than the
-    // unit walks (EFR.HATS); Error::unsupported otherwise. The domain's id is
-    // the DomainID of the entry. When the IVRS names an alias for the device,
+    // unit walks (EFR.HATS); Error::unsupported otherwise. The entry carries
+    // the domain's DomainID on this unit, which is also what the unit joins
+    // the domain's invalidation targets with; Error::capacity when the unit
+    // has no DomainID left. When the IVRS names an alias for the device,
     // the alias's entry is written too (its requests carry that ID).
     [[nodiscard]] Status attach(passthrough::Domain& domain, const pci::PciAddress& device,
                                 passthrough::AttachMode mode) override;
@@ -154,6 +163,8 @@ public:
     [[nodiscard]] const EventLogBuffer& events() const { return events_; }
     [[nodiscard]] uint64_t control() const { return control_; }
     [[nodiscard]] uint64_t faults_lost() const { return faults_lost_; }
+    // The DomainID this unit uses for domain, 0 when it has none yet.
+    [[nodiscard]] uint16_t domain_id_of(const passthrough::Domain& domain) const;
 
 private:
     [[nodiscard]] bool commands_run() const {
@@ -177,6 +188,14 @@ private:
     void keep_fault(const passthrough::DmaFault& fault);
     void release_memory();
     [[nodiscard]] DeviceTableSetting setting_for(uint16_t device_id) const;
+    // The domain's DomainID on this unit, given one on first use;
+    // Error::capacity when domain_capacity domains have one.
+    [[nodiscard]] Result<uint16_t> domain_id_for(const passthrough::Domain& domain);
+
+    struct DomainSlot {
+        const passthrough::Domain* domain = nullptr;
+        uint16_t id = 0;
+    };
 
     char name_[32] = {};
     PhysicalAddress base_ = 0;
@@ -209,6 +228,9 @@ private:
     PhysicalAddress command_page_ = 0;
     PhysicalAddress event_page_ = 0;
     PhysicalAddress completion_page_ = 0;
+
+    DomainSlot domains_[domain_capacity] = {};
+    size_t domain_count_ = 0;
 
     passthrough::DmaFault pending_faults_[pending_fault_capacity] = {};
     size_t pending_first_ = 0;

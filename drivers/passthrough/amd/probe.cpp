@@ -32,8 +32,11 @@ constexpr uint32_t np_cache = uint32_t{1} << 26;
 
 constexpr uint16_t amd_vendor_id = 0x1022;
 
+// The copy of the IVRS being parsed (zero-initialised on its own, so it
+// costs the image nothing).
+uint8_t table_bytes[table_capacity];
+
 struct DriverState {
-    uint8_t table[table_capacity] = {};
     IvrsDescription primary;
     IvrsDescription scratch;
     bool have_primary = false;
@@ -90,14 +93,14 @@ Status probe(const passthrough::Platform& platform, passthrough::UnitRegistry& r
     acpi::TableDescription primary_table{};
     for (const acpi::TableDescription& table : platform.tables.find_all(ivrs_signature)) {
         ++tables;
-        if (!acpi::copy_table(platform.memory, table, Span<uint8_t>(state.table, table_capacity)).ok()) {
+        if (!acpi::copy_table(platform.memory, table, Span<uint8_t>(table_bytes, table_capacity)).ok()) {
             logger.warning("IVRS at 0x%llx: %u bytes, more than the %zu this driver reads; ignored",
                            static_cast<unsigned long long>(table.address), table.length, table_capacity);
             continue;
         }
         // The parser reports every problem itself; a table it cannot use at
         // all has nothing to offer.
-        if (!parse_ivrs(Span<const uint8_t>(state.table, table.length), table.address, state.scratch).ok()) continue;
+        if (!parse_ivrs(Span<const uint8_t>(table_bytes, table.length), table.address, state.scratch).ok()) continue;
         const IvrsDescription& parsed = state.scratch;
         logger.info("IVRS at 0x%llx: revision %u, IVinfo 0x%08x, %zu IOMMUs, %zu IVMDs",
                     static_cast<unsigned long long>(table.address), parsed.revision(), parsed.iv_info().value,
@@ -204,7 +207,8 @@ Result<passthrough::AmdV1Format> page_table_format(bool superpages) {
     unsigned width = info.virtual_address_size() != 0 ? info.virtual_address_size() : 48;
     if (width < info.physical_address_size()) width = info.physical_address_size();
     if (width > 64) width = 64;
-    const passthrough::AmdV1Format fitted = SLUICE_TRY(passthrough::AmdV1Format::for_address_width(width, levels_limit));
+    const passthrough::AmdV1Format fitted =
+        SLUICE_TRY(passthrough::AmdV1Format::for_address_width(width, levels_limit));
     return passthrough::AmdV1Format(fitted.levels(), superpages ? 3 : 1, width);
 }
 

@@ -18,10 +18,10 @@ public:
 
     [[nodiscard]] constexpr bool bound() const { return region_ != nullptr; }
 
-    [[nodiscard]] uint64_t read(Register64 register_offset) const { return region_->read64(offset_of(register_offset)); }
-    void write(Register64 register_offset, uint64_t value) const { region_->write64(offset_of(register_offset), value); }
-    [[nodiscard]] uint32_t read(Register32 register_offset) const { return region_->read32(offset_of(register_offset)); }
-    void write(Register32 register_offset, uint32_t value) const { region_->write32(offset_of(register_offset), value); }
+    [[nodiscard]] uint64_t read(Register64 offset) const { return region_->read64(offset_of(offset)); }
+    void write(Register64 offset, uint64_t value) const { region_->write64(offset_of(offset), value); }
+    [[nodiscard]] uint32_t read(Register32 offset) const { return region_->read32(offset_of(offset)); }
+    void write(Register32 offset, uint32_t value) const { region_->write32(offset_of(offset), value); }
 
 private:
     pci::MmioRegion* region_ = nullptr;

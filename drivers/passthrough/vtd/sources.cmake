@@ -11,5 +11,7 @@ set(SLUICE_CORE_SOURCES_VTD
 set(SLUICE_TEST_SOURCES_VTD
     tests/unit/dmar_test.cpp
     tests/unit/rmrr_option_test.cpp
+    tests/unit/vtd_probe_test.cpp
     tests/unit/vtd_registers_test.cpp
+    tests/unit/vtd_scenario_tables_test.cpp
     tests/unit/vtd_unit_test.cpp)

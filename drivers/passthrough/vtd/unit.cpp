@@ -128,10 +128,16 @@ bool Unit::translation_enabled() const {
 }
 
 Error Unit::fence(const char* what, Error error) {
-    if (!failed_)
-        logger.error("%s: %s %s; unit fenced: it is not used again and the devices behind it are not protected",
-                     name_, what,
-                     error == Error::timed_out ? "did not complete within the time limit" : "failed in the hardware");
+    if (!failed_) {
+        if (error == Error::timed_out)
+            logger.error("%s: %s did not complete within %llu ms; unit fenced: it is not used again and the devices "
+                         "behind it are not protected",
+                         name_, what, printable(settings_.timeout_nanoseconds / 1'000'000));
+        else
+            logger.error("%s: %s failed in the hardware; unit fenced: it is not used again and the devices behind it "
+                         "are not protected",
+                         name_, what);
+    }
     failed_ = true;
     return error;
 }
