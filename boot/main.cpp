@@ -104,15 +104,9 @@ void collect_hypervisor_memory() {
                         .ok();
     const PhysicalRange metadata = page_allocator.metadata();
     complete = hypervisor_memory.add({metadata.base, metadata.end()}).ok() && complete;
-    const PhysicalRange span = page_allocator.span();
-    PhysicalAddress run_start = 0;
-    bool in_run = false;
-    for (PhysicalAddress page = span.base; page <= span.end(); page += page_size) {
-        const bool used = page < span.end() && page_allocator.is_managed(page) && !page_allocator.is_free(page);
-        if (used && !in_run) run_start = page;
-        if (!used && in_run) complete = hypervisor_memory.add({run_start, page}).ok() && complete;
-        in_run = used;
-    }
+    page_allocator.for_each_allocated_run([&](const PhysicalRange& run) {
+        complete = hypervisor_memory.add({run.base, run.end()}).ok() && complete;
+    });
     if (!complete) boot_logger.warning("too many hypervisor memory ranges to keep track of; some stay reachable by DMA");
 }
 

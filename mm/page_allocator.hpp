@@ -74,6 +74,11 @@ public:
     // A managed page that is currently free.
     [[nodiscard]] bool is_free(PhysicalAddress page) const;
 
+    // Calls visitor(PhysicalRange) for each maximal run of managed pages that
+    // are handed out now, in address order. Scans the bitmaps a word (64
+    // pages) at a time, so a large host costs bitmap words, not pages.
+    template <typename Visitor> void for_each_allocated_run(Visitor&& visitor) const;
+
     [[nodiscard]] bool initialized() const { return memory_ != nullptr; }
     // Where the bitmaps live (excluded from allocation).
     [[nodiscard]] PhysicalRange metadata() const { return metadata_; }
@@ -108,5 +113,30 @@ private:
     uint64_t search_hint_ = 0;
     PageAllocatorStatistics statistics_{};
 };
+
+template <typename Visitor> void PhysicalPageAllocator::for_each_allocated_run(Visitor&& visitor) const {
+    if (memory_ == nullptr) return;
+    uint64_t run_start = 0;
+    bool in_run = false;
+    for (uint64_t word = 0; word < word_count_; ++word) {
+        const uint64_t allocated =
+            memory_->read64(word_address(managed_bitmap_, word)) & ~memory_->read64(word_address(free_bitmap_, word));
+        // Whole words that continue the current state need no bit loop.
+        if (allocated == (in_run ? ~uint64_t{0} : uint64_t{0})) continue;
+        for (uint64_t bit = 0; bit < bits_per_word; ++bit) {
+            const bool used = (allocated >> bit) & 1;
+            const uint64_t index = word * bits_per_word + bit;
+            if (used && !in_run) run_start = index;
+            if (!used && in_run)
+                visitor(PhysicalRange{first_page_ + run_start * page_size, (index - run_start) * page_size});
+            in_run = used;
+        }
+    }
+    if (in_run) {
+        // Bits past page_count_ in the last word are never managed, so a run
+        // still open here ends at the last page.
+        visitor(PhysicalRange{first_page_ + run_start * page_size, (page_count_ - run_start) * page_size});
+    }
+}
 
 }  // namespace sluice

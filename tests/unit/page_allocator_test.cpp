@@ -331,6 +331,19 @@ TEST(PageAllocator, RandomizedAgainstAReferenceModel) {
         }
         ASSERT_EQ(allocator.statistics().free_pages, allocator.statistics().managed_pages - allocated.size())
             << "seed " << seed << " step " << step;
+        if (step % 500 == 0) {
+            // The runs the allocator reports are exactly the model's pages,
+            // maximal (never two touching runs) and in address order.
+            std::set<PhysicalAddress> reported;
+            PhysicalAddress previous_end = 0;
+            allocator.for_each_allocated_run([&](const sluice::PhysicalRange& run) {
+                EXPECT_GT(run.length, 0u);
+                EXPECT_GT(run.base, previous_end) << "runs must be maximal and ordered";
+                previous_end = run.end();
+                for (PhysicalAddress page = run.base; page < run.end(); page += page_size) reported.insert(page);
+            });
+            ASSERT_EQ(reported, allocated) << "seed " << seed << " step " << step;
+        }
     }
     EXPECT_EQ(allocator.statistics().rejected_frees, 0u);
 }
