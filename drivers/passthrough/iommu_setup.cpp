@@ -17,8 +17,8 @@ unsigned long long printable(uint64_t value) { return static_cast<unsigned long 
 
 // VT-d first, then AMD-Vi: a machine has one or the other.
 constexpr IommuVendor vendors[] = {
-    {"Intel VT-d", &vtd::probe, &vtd::configure_domain},
-    {"AMD-Vi", &amd::probe, &amd::configure_domain},
+    {"Intel VT-d", &vtd::probe, &vtd::configure_domain, &vtd::report_unused_options},
+    {"AMD-Vi", &amd::probe, &amd::configure_domain, &amd::report_unused_options},
 };
 
 // PCI class 08h subclass 06h: an IOMMU (AMD-Vi exposes itself as a PCI
@@ -206,15 +206,17 @@ Status IommuSetup::refuse_if_required(const IommuOptions& options, const char* w
 
 Status IommuSetup::probe(const Platform& platform) {
     for (const IommuVendor& vendor : vendors) {
+        if (vendor_ != nullptr) break;
         const Status found = vendor.probe(platform, units_, reserved_);
         if (found.ok()) {
             vendor_ = &vendor;
-            return success();
-        }
-        if (found.error() != Error::not_found)
+        } else if (found.error() != Error::not_found) {
             logger.error("%s probe: %s", vendor.name, describe(found.error()));
+        }
     }
-    return Error::not_found;
+    for (const IommuVendor& vendor : vendors)
+        if (&vendor != vendor_) vendor.report_unused_options();
+    return vendor_ != nullptr ? success() : Status(Error::not_found);
 }
 
 Status IommuSetup::allocate_memory(const Platform& platform, const SetupInputs& inputs) {

@@ -42,6 +42,10 @@ struct IommuVendor {
     // Fills the IOMMU table kind and format of the hardware domain's
     // configuration for the units the probe set up.
     Status (*configure_domain)(const IommuOptions& options, DomainConfiguration& configuration);
+    // Called when the platform's IOMMUs are not this vendor's (or there are
+    // none), so the vendor can say which of its own options go unused
+    // (rmrr= on an AMD machine) instead of dropping them silently.
+    void (*report_unused_options)();
 };
 
 // The vendors tried in order (VT-d, then AMD-Vi).

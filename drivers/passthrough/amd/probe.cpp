@@ -121,7 +121,6 @@ Status probe(const passthrough::Platform& platform, passthrough::UnitRegistry& r
 
     const IvmdOptionRegions& option = ivmd_option_regions();
     if (tables == 0) {
-        if (option.size() != 0) logger.warning("ivmd= ignored: there is no AMD-Vi IOMMU (no IVRS table)");
         logger.debug("no IVRS table: no AMD-Vi IOMMU");
         return Error::not_found;
     }
@@ -180,6 +179,13 @@ Status probe(const passthrough::Platform& platform, passthrough::UnitRegistry& r
     }
     if (state.probed_count == 0) return Error::not_found;
     return success();
+}
+
+void report_unused_options() {
+    const size_t regions = ivmd_option_regions().size();
+    if (regions != 0)
+        logger.warning("ivmd= ignored (%zu region%s): this machine has no AMD-Vi IOMMU", regions,
+                       regions == 1 ? "" : "s");
 }
 
 void reset_probe() {

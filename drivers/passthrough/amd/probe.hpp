@@ -47,6 +47,9 @@ namespace sluice::amd {
 
 // Forgets the probed units (host tests probe several machines in turn); their
 // table pages are not freed and the hardware is not touched.
+// Warns that ivmd= was given on a machine whose IOMMUs are not this vendor's.
+void report_unused_options();
+
 void reset_probe();
 
 // The units the last probe() registered (failed ones included), in IVRS order.

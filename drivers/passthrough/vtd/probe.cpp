@@ -120,7 +120,6 @@ Status probe(const passthrough::Platform& platform, passthrough::UnitRegistry& u
     if (description.table_count() == 0) return Error::not_found;
     if (description.units().empty()) {
         logger.warning("DMAR tables describe no remapping unit; VT-d not used");
-        if (!rmrr_option().ranges().empty()) logger.warning("rmrr= ignored: there is no VT-d unit");
         return Error::not_found;
     }
     logger.info("DMAR: host address width %u, %zu unit%s, %zu RMRR%s%s", description.host_address_width(),
@@ -201,6 +200,12 @@ Status configure_domain(const passthrough::IommuOptions& options, passthrough::D
 Span<Unit> probed_units() { return Span<Unit>(probed, probed_count); }
 
 const DmarDescription& dmar_description() { return description; }
+
+void report_unused_options() {
+    const size_t ranges = rmrr_option().ranges().size();
+    if (ranges != 0)
+        logger.warning("rmrr= ignored (%zu range%s): this machine has no VT-d unit", ranges, ranges == 1 ? "" : "s");
+}
 
 void reset_probe() {
     for (size_t index = 0; index < probed_count; ++index) probed[index] = Unit{};

@@ -41,6 +41,9 @@ namespace sluice::vtd {
 
 // Forgets the probed units (host tests probe several machines in turn). The
 // units' table pages are not freed.
+// Warns that rmrr= was given on a machine whose IOMMUs are not this vendor's.
+void report_unused_options();
+
 void reset_probe();
 
 }  // namespace sluice::vtd
