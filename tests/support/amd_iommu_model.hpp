@@ -24,8 +24,6 @@
 #include <drivers/passthrough/amd/registers.hpp>
 #include <drivers/pci/mmio.hpp>
 
-#include <sluice/clock.hpp>
-#include <sluice/log.hpp>
 #include <sluice/optional.hpp>
 
 #include <cstdio>
@@ -35,56 +33,6 @@
 #include <vector>
 
 namespace sluice::testing {
-
-// A clock that moves on by `step` nanoseconds every time it is read, so a
-// bounded wait on hardware that never answers ends after a known number of
-// polls, without sleeping.
-class SteppingClock final : public Clock {
-public:
-    explicit SteppingClock(uint64_t step = 1'000) : step_(step) {}
-    [[nodiscard]] uint64_t nanoseconds() const override {
-        ++reads_;
-        return now_ += step_;
-    }
-    [[nodiscard]] uint64_t reads() const { return reads_; }
-    [[nodiscard]] uint64_t now() const { return now_; }
-
-private:
-    uint64_t step_;
-    mutable uint64_t now_ = 0;
-    mutable uint64_t reads_ = 0;
-};
-
-// Every log line (info and above) while alive, for checking messages.
-class LogLines final : public LogSink {
-public:
-    LogLines() : previous_(set_log_sink(this)), previous_threshold_(log_threshold()) {
-        set_log_threshold(static_cast<uint8_t>(LogLevel::info));
-    }
-    ~LogLines() {
-        set_log_sink(previous_);
-        set_log_threshold(previous_threshold_);
-    }
-    LogLines(const LogLines&) = delete;
-    LogLines& operator=(const LogLines&) = delete;
-    void write_line(LogLevel level, StringView line) override {
-        lines.emplace_back(line.data(), line.length());
-        if (level <= LogLevel::warning) problems.emplace_back(line.data(), line.length());
-    }
-    [[nodiscard]] size_t count(const std::string& text) const {
-        size_t found = 0;
-        for (const std::string& line : lines) found += line.find(text) != std::string::npos;
-        return found;
-    }
-    [[nodiscard]] bool contains(const std::string& text) const { return count(text) != 0; }
-
-    std::vector<std::string> lines;
-    std::vector<std::string> problems;  // warnings and errors
-
-private:
-    LogSink* previous_;
-    uint8_t previous_threshold_;
-};
 
 class AmdIommuModel final : public pci::MmioRegion {
 public:

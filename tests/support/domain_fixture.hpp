@@ -9,30 +9,12 @@
 #include <drivers/passthrough/domain.hpp>
 #include <drivers/passthrough/identity_map.hpp>
 
-#include <sluice/log.hpp>
 
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace sluice::testing {
-
-// Collects log lines so tests can check that a refusal says why.
-class CapturedLog final : public LogSink {
-public:
-    CapturedLog() : previous_(set_log_sink(this)) {}
-    ~CapturedLog() { set_log_sink(previous_); }
-    void write_line(LogLevel, StringView line) override { lines.emplace_back(line.data(), line.length()); }
-    [[nodiscard]] bool contains(const std::string& text) const {
-        for (const std::string& line : lines)
-            if (line.find(text) != std::string::npos) return true;
-        return false;
-    }
-    std::vector<std::string> lines;
-
-private:
-    LogSink* previous_;
-};
 
 inline passthrough::DomainConfiguration configuration_for(passthrough::DomainKind kind,
                                                           passthrough::IommuTableKind iommu, bool share,

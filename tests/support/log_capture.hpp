@@ -28,23 +28,25 @@ public:
     void write_line(LogLevel level, StringView line) override {
         lines_.emplace_back(line.data(), line.length());
         if (level == LogLevel::warning) warnings_.emplace_back(line.data(), line.length());
+        if (level <= LogLevel::warning) problems_.emplace_back(line.data(), line.length());
     }
 
     [[nodiscard]] const std::vector<std::string>& lines() const { return lines_; }
     // The lines logged at warning level.
     [[nodiscard]] const std::vector<std::string>& warnings() const { return warnings_; }
+    // The lines logged at warning or error level.
+    [[nodiscard]] const std::vector<std::string>& problems() const { return problems_; }
 
     // How many warnings contain every one of fragments.
     [[nodiscard]] size_t count_warnings(std::initializer_list<std::string> fragments) const {
-        size_t matches = 0;
-        for (const std::string& line : warnings_) {
-            bool all = true;
-            for (const std::string& fragment : fragments) all = all && line.find(fragment) != std::string::npos;
-            if (all) ++matches;
-        }
-        return matches;
+        return count_matching(warnings_, fragments);
     }
     [[nodiscard]] size_t count_warnings(const std::string& fragment) const { return count_warnings({fragment}); }
+    // How many lines (of any level) contain every one of fragments.
+    [[nodiscard]] size_t count_lines(std::initializer_list<std::string> fragments) const {
+        return count_matching(lines_, fragments);
+    }
+    [[nodiscard]] size_t count_lines(const std::string& fragment) const { return count_lines({fragment}); }
 
     // Whether a line is exactly expected.
     [[nodiscard]] bool has_line(const std::string& expected) const {
@@ -68,13 +70,25 @@ public:
     void clear() {
         lines_.clear();
         warnings_.clear();
+        problems_.clear();
     }
 
 private:
+    static size_t count_matching(const std::vector<std::string>& lines, std::initializer_list<std::string> fragments) {
+        size_t matches = 0;
+        for (const std::string& line : lines) {
+            bool all = true;
+            for (const std::string& fragment : fragments) all = all && line.find(fragment) != std::string::npos;
+            if (all) ++matches;
+        }
+        return matches;
+    }
+
     LogSink* previous_sink_;
     uint8_t previous_threshold_;
     std::vector<std::string> lines_;
     std::vector<std::string> warnings_;
+    std::vector<std::string> problems_;
 };
 
 }  // namespace sluice::testing

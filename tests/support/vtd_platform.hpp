@@ -7,6 +7,7 @@
 #pragma once
 
 #include "support/advancing_clock.hpp"
+#include "support/dmar_builder.hpp"
 #include "support/simulated_machine.hpp"
 #include "support/vtd_register_model.hpp"
 
@@ -177,58 +178,6 @@ public:
 
 private:
     std::map<PhysicalAddress, pci::MmioRegion*> regions_;
-};
-
-// DMAR tables (VT-d spec chapter 8) built byte by byte.
-class DmarBuilder {
-public:
-    explicit DmarBuilder(unsigned host_address_width = 39, uint8_t flags = 1) {
-        bytes_.resize(48, 0);
-        std::memcpy(bytes_.data(), "DMAR", 4);
-        bytes_[8] = 1;
-        std::memcpy(bytes_.data() + 10, "SLUICE", 6);
-        bytes_[36] = static_cast<uint8_t>(host_address_width - 1);
-        bytes_[37] = flags;
-    }
-    // A DRHD with one endpoint scope per device (bus 0).
-    DmarBuilder& unit(uint64_t base, std::vector<pci::PciAddress> devices, bool include_all = false) {
-        std::vector<uint8_t> structure(16, 0);
-        put(structure, 0, 0, 2);
-        structure[4] = include_all ? 1 : 0;
-        put(structure, 8, base, 8);
-        for (const pci::PciAddress& device : devices) append_scope(structure, device);
-        put(structure, 2, structure.size(), 2);
-        bytes_.insert(bytes_.end(), structure.begin(), structure.end());
-        return *this;
-    }
-    DmarBuilder& reserved(uint64_t base, uint64_t limit, std::vector<pci::PciAddress> devices) {
-        std::vector<uint8_t> structure(24, 0);
-        put(structure, 0, 1, 2);
-        put(structure, 8, base, 8);
-        put(structure, 16, limit, 8);
-        for (const pci::PciAddress& device : devices) append_scope(structure, device);
-        put(structure, 2, structure.size(), 2);
-        bytes_.insert(bytes_.end(), structure.begin(), structure.end());
-        return *this;
-    }
-    std::vector<uint8_t> build() const {
-        std::vector<uint8_t> table = bytes_;
-        put(table, 4, table.size(), 4);
-        uint8_t sum = 0;
-        for (uint8_t byte : table) sum = static_cast<uint8_t>(sum + byte);
-        table[9] = static_cast<uint8_t>(-sum);
-        return table;
-    }
-
-private:
-    static void put(std::vector<uint8_t>& bytes, size_t offset, uint64_t value, size_t length) {
-        std::memcpy(bytes.data() + offset, &value, length);
-    }
-    static void append_scope(std::vector<uint8_t>& structure, const pci::PciAddress& device) {
-        const uint8_t scope[8] = {1, 8, 0, 0, 0, device.bus, device.device, device.function};
-        structure.insert(structure.end(), scope, scope + 8);
-    }
-    std::vector<uint8_t> bytes_;
 };
 
 class VtdPlatform {

@@ -1,7 +1,9 @@
 // The AMD-Vi unit driver (drivers/passthrough/amd/iommu.hpp) against the
 // register, command-buffer and DMA model in tests/support/amd_iommu_model.hpp.
+#include "support/advancing_clock.hpp"
 #include "support/amd_iommu_model.hpp"
 #include "support/amd_ivrs_builder.hpp"
+#include "support/log_capture.hpp"
 #include "support/simulated_machine.hpp"
 
 #include <drivers/passthrough/amd/iommu.hpp>
@@ -47,7 +49,7 @@ public:
         amd::IommuSettings settings;
         settings.ivrs = ivrs_.get();
         settings.unit_index = 0;
-        settings.time_limit = 10'000'000;  // 10 ms: 10 000 reads of the stepping clock
+        settings.time_limit = 10'000'000;  // 10 ms: 10 000 reads of the advancing clock
         return settings;
     }
     Status initialize() { return initialize(settings()); }
@@ -74,13 +76,13 @@ public:
     AmdIommuModel& model() { return *model_; }
     SimulatedMemory& memory() { return memory_; }
     SimulatedPageAllocator& allocator() { return allocator_; }
-    SteppingClock& clock() { return clock_; }
+    AdvancingClock& clock() { return clock_; }
     const amd::IvrsDescription& ivrs() const { return *ivrs_; }
 
 private:
     SimulatedMemory memory_;
     SimulatedPageAllocator allocator_;
-    SteppingClock clock_{1'000};
+    AdvancingClock clock_{1'000};
     std::unique_ptr<AmdIommuModel> model_;
     std::unique_ptr<amd::IvrsDescription> ivrs_;
     std::unique_ptr<Iommu> iommu_;
@@ -105,7 +107,7 @@ std::vector<CommandOpcode> opcodes(const std::vector<amd::Command>& commands, si
 
 TEST(AmdDriver, InitializeBuildsTheTablesStartsTheUnitAndInvalidatesEverything) {
     Rig rig;
-    LogLines log;
+    LogCapture log;
     ASSERT_TRUE(rig.initialize().ok());
     Iommu& iommu = rig.iommu();
     EXPECT_EQ(iommu.state(), IommuState::running);
@@ -135,7 +137,7 @@ TEST(AmdDriver, InitializeBuildsTheTablesStartsTheUnitAndInvalidatesEverything) 
               (std::vector<CommandOpcode>{CommandOpcode::invalidate_iommu_all, CommandOpcode::completion_wait}));
     EXPECT_EQ(rig.memory().read64(iommu.commands().store()), iommu.commands().last_sequence());
     EXPECT_TRUE(rig.model().violations().empty()) << rig.model().violations().front();
-    EXPECT_TRUE(log.problems.empty());
+    EXPECT_TRUE(log.problems().empty());
     EXPECT_TRUE(log.contains("amd-vi: amd-vi0 at 0xfed80000 (PCI 0000:00:01.0): device table"));
 
     // Entries with V = 0 let DMA through untranslated: as if the unit were off.
@@ -173,7 +175,7 @@ TEST(AmdDriver, AUnitFirmwareLeftRunningIsStoppedBeforeItsTablesChange) {
     rig.model().set_register(amd::Register64::control, amd::control::iommu_enable |
                                                             amd::control::command_buffer_enable |
                                                             amd::control::event_log_enable);
-    LogLines log;
+    LogCapture log;
     ASSERT_TRUE(rig.initialize().ok());
     EXPECT_TRUE(rig.model().violations().empty()) << rig.model().violations().front();
     EXPECT_TRUE(log.contains("found running"));
@@ -202,7 +204,7 @@ TEST(AmdDriver, RegistersReadingAllOnesAreNoIommu) {
     Rig rig;
     AllOnes absent;
     Iommu iommu;
-    LogLines log;
+    LogCapture log;
     EXPECT_EQ(iommu.initialize(amd::IommuResources{&absent, &rig.memory(), &rig.allocator(), &rig.clock()},
                                rig.settings())
                   .error(),
@@ -217,7 +219,7 @@ TEST(AmdDriver, RegistersReadingAllOnesAreNoIommu) {
 TEST(AmdDriver, OutOfMemoryAtEveryAllocationLeavesNothingBehind) {
     for (uint64_t attempt = 1; attempt <= 4; ++attempt) {
         Rig rig;
-        LogLines log;
+        LogCapture log;
         rig.allocator().fail_allocation(attempt);
         EXPECT_EQ(rig.initialize().error(), Error::out_of_memory) << "attempt " << attempt;
         EXPECT_EQ(rig.allocator().live_pages(), 0u) << "attempt " << attempt;
@@ -228,7 +230,7 @@ TEST(AmdDriver, OutOfMemoryAtEveryAllocationLeavesNothingBehind) {
 
 TEST(AmdDriver, InitialisingTwiceIsRefused) {
     Rig rig;
-    LogLines log;
+    LogCapture log;
     ASSERT_TRUE(rig.initialize().ok());
     EXPECT_EQ(rig.initialize().error(), Error::invalid_argument);
 }
@@ -292,7 +294,7 @@ TEST(AmdDriver, AttachWritesTheEntryThenInvalidatesItThenWaits) {
 
 TEST(AmdDriver, DomainIdsAreTheUnitsOwnFromOneUp) {
     Rig rig;
-    LogLines log;
+    LogCapture log;
     ASSERT_TRUE(rig.initialize().ok());
     auto hardware_domain = rig.domain(0);  // what the set-up creates
     auto other = rig.domain(7);
@@ -316,7 +318,7 @@ TEST(AmdDriver, DomainIdsAreTheUnitsOwnFromOneUp) {
 
 TEST(AmdDriver, DomainIdsRunOutAfterTheUnitsCapacity) {
     Rig rig;
-    LogLines log;
+    LogCapture log;
     ASSERT_TRUE(rig.initialize().ok());
     std::vector<std::unique_ptr<passthrough::Domain>> domains;
     for (size_t index = 0; index < Iommu::domain_capacity; ++index) {
@@ -419,7 +421,7 @@ TEST(AmdDriver, AttachRefusesWhatTheUnitCannotWalk) {
     AmdIommuModel::Options options;
     options.extended_features &= ~(uint64_t{3} << 10);  // HATS 0: at most 4 levels
     Rig rig(options);
-    LogLines log;
+    LogCapture log;
     ASSERT_TRUE(rig.initialize().ok());
     EXPECT_EQ(rig.iommu().maximum_levels(), 4);
     auto deep = rig.domain(1, 5);
@@ -434,7 +436,7 @@ TEST(AmdDriver, AttachRefusesWhatTheUnitCannotWalk) {
 
 TEST(AmdDriver, AttachRefusesVtdTables) {
     Rig rig;
-    LogLines log;
+    LogCapture log;
     ASSERT_TRUE(rig.initialize().ok());
     passthrough::DomainConfiguration configuration;
     configuration.id = 1;
@@ -451,7 +453,7 @@ TEST(AmdDriver, AttachRefusesVtdTables) {
 
 TEST(AmdDriver, EnablingTranslationBlocksEveryDeviceNobodyAttached) {
     Rig rig;
-    LogLines log;
+    LogCapture log;
     ASSERT_TRUE(rig.initialize().ok());
     auto domain = rig.domain(1);
     ASSERT_TRUE(map_identity(*domain, 0x20'0000, 0x40'0000).ok());
@@ -479,7 +481,7 @@ TEST(AmdDriver, EnablingTranslationBlocksEveryDeviceNobodyAttached) {
 
 TEST(AmdDriver, DisablingStopsTheUnitAndEnablingAgainInvalidatesWhatChangedMeanwhile) {
     Rig rig;
-    LogLines log;
+    LogCapture log;
     ASSERT_TRUE(rig.initialize().ok());
     ASSERT_TRUE(rig.iommu().enable_translation().ok());
     ASSERT_TRUE(rig.iommu().disable_translation().ok());
@@ -555,7 +557,7 @@ TEST(AmdDriver, UnmappingDropsExactlyTheCachedTranslation) {
 
 TEST(AmdDriver, AUnitThatNeverCompletesIsReportedFencedAndNeverWaitedForAgain) {
     Rig rig;
-    LogLines log;
+    LogCapture log;
     ASSERT_TRUE(rig.initialize().ok());
     auto domain = rig.domain(1);
     rig.model().set_stores_completions(false);
@@ -566,7 +568,7 @@ TEST(AmdDriver, AUnitThatNeverCompletesIsReportedFencedAndNeverWaitedForAgain) {
     EXPECT_LT(rig.clock().now() - clock_before, 11'000'000u);
     EXPECT_EQ(rig.iommu().state(), IommuState::failed);
     EXPECT_TRUE(rig.iommu().failed());
-    EXPECT_EQ(log.count("the unit is fenced"), 1u);
+    EXPECT_EQ(log.count_lines("the unit is fenced"), 1u);
 
     const size_t commands = rig.model().executed().size();
     const uint64_t reads = rig.clock().reads();
@@ -577,12 +579,12 @@ TEST(AmdDriver, AUnitThatNeverCompletesIsReportedFencedAndNeverWaitedForAgain) {
     EXPECT_EQ(rig.model().executed().size(), commands);
     EXPECT_EQ(rig.clock().reads(), reads);
     EXPECT_FALSE(amd::is_valid(rig.iommu().device_table().read(0x00f8)));
-    EXPECT_EQ(log.count("the unit is fenced"), 1u);
+    EXPECT_EQ(log.count_lines("the unit is fenced"), 1u);
 }
 
 TEST(AmdDriver, AUnitThatStopsConsumingFailsItsBatchWithoutHanging) {
     Rig rig;
-    LogLines log;
+    LogCapture log;
     ASSERT_TRUE(rig.initialize().ok());
     auto domain = rig.domain(1);
     ASSERT_TRUE(rig.iommu().attach(*domain, edu, AttachMode::translated).ok());
@@ -595,7 +597,7 @@ TEST(AmdDriver, AUnitThatStopsConsumingFailsItsBatchWithoutHanging) {
 
 TEST(AmdDriver, AFullRingThatNeverDrainsTimesOut) {
     Rig rig;
-    LogLines log;
+    LogCapture log;
     ASSERT_TRUE(rig.initialize().ok());
     rig.model().set_consumes_commands(false);
     Status status = success();
@@ -614,7 +616,7 @@ TEST(AmdDriver, AnInitialInvalidationThatNeverCompletesFailsInitialisation) {
     AmdIommuModel::Options options;
     options.stores_completions = false;
     Rig rig(options);
-    LogLines log;
+    LogCapture log;
     EXPECT_EQ(rig.initialize().error(), Error::timed_out);
     EXPECT_EQ(rig.iommu().state(), IommuState::failed);
     EXPECT_FALSE(rig.model().translation_enabled());
@@ -639,7 +641,7 @@ TEST(AmdCommandBuffer, AStoppedCommandBufferEndsTheWaitAtOnce) {
     AmdIommuModel::Options options;
     options.extended_features = 0;  // no IASup: INVALIDATE_IOMMU_ALL is illegal
     AmdIommuModel model(memory, options);
-    SteppingClock clock;
+    AdvancingClock clock;
     amd::CommandBuffer commands;
     commands.bind(amd::RegisterFile(model), memory, clock, memory_base, memory_base + page_size, 1'000'000'000);
     commands.program();
@@ -656,7 +658,7 @@ TEST(AmdCommandBuffer, AStoppedCommandBufferEndsTheWaitAtOnce) {
 TEST(AmdCommandBuffer, CommandsLandInTheRingInOrder) {
     SimulatedMemory memory(memory_base, 16 * page_size);
     AmdIommuModel model(memory);
-    SteppingClock clock;
+    AdvancingClock clock;
     amd::CommandBuffer commands;
     commands.bind(amd::RegisterFile(model), memory, clock, memory_base, memory_base + page_size, 1'000'000);
     commands.program();
@@ -690,7 +692,7 @@ amd::EventLogEntry event(amd::EventCode code, uint16_t device, uint16_t domain, 
 
 TEST(AmdDriver, ADmaFaultIsLoggedDecodedAndTaken) {
     Rig rig;
-    LogLines log;
+    LogCapture log;
     ASSERT_TRUE(rig.initialize().ok());
     auto domain = rig.domain(1);
     ASSERT_TRUE(map_identity(*domain, 0x20'0000, 0x20'1000, paging::Access::read).ok());
@@ -714,12 +716,12 @@ TEST(AmdDriver, ADmaFaultIsLoggedDecodedAndTaken) {
     EXPECT_EQ(rig.iommu().events().head(), 32u);
     EXPECT_TRUE(log.contains("amd-vi: warning: amd-vi0 at 0xfed80000: IO_PAGE_FAULT device 00:02.0 domain 0x0001 "
                              "address 0x300000"));
-    EXPECT_EQ(log.problems.size(), 2u);
+    EXPECT_EQ(log.problems().size(), 2u);
 }
 
 TEST(AmdDriver, FaultsBeyondTheCallersRoomWaitForTheNextCall) {
     Rig rig;
-    LogLines log;
+    LogCapture log;
     ASSERT_TRUE(rig.initialize().ok());
     for (uint64_t index = 0; index < 3; ++index)
         rig.model().log_event(event(amd::EventCode::io_page_fault, edu_id, 1, 0, 0x1000 * index));
@@ -728,12 +730,12 @@ TEST(AmdDriver, FaultsBeyondTheCallersRoomWaitForTheNextCall) {
     EXPECT_EQ(faults[1].address, 0x1000u);
     ASSERT_EQ(rig.iommu().take_faults(faults), 1u);
     EXPECT_EQ(faults[0].address, 0x2000u);
-    EXPECT_EQ(log.count("IO_PAGE_FAULT"), 3u);  // each logged once
+    EXPECT_EQ(log.count_lines("IO_PAGE_FAULT"), 3u);  // each logged once
 }
 
 TEST(AmdDriver, OtherEventsAreLoggedAsErrorsAndNotTakenAsFaults) {
     Rig rig;
-    LogLines log;
+    LogCapture log;
     ASSERT_TRUE(rig.initialize().ok());
     rig.model().log_event(event(amd::EventCode::command_hardware_error, 0, 0, 1u << 9, 0xabc000));
     rig.model().log_event(
@@ -749,7 +751,7 @@ TEST(AmdDriver, OtherEventsAreLoggedAsErrorsAndNotTakenAsFaults) {
 
 TEST(AmdDriver, AnOverflowedEventLogIsReportedAndRestarted) {
     Rig rig;
-    LogLines log;
+    LogCapture log;
     ASSERT_TRUE(rig.initialize().ok());
     for (uint64_t index = 0; index < amd::EventLogBuffer::entry_count + 5; ++index)
         rig.model().log_event(event(amd::EventCode::io_page_fault, edu_id, 1, 0, index << 12));
@@ -778,7 +780,7 @@ TEST(AmdDriver, AUnitWhoseEventLogStaysEmptySaysSo) {
     // The log is still read: should events appear after all, they are taken.
     rig.model().log_event(event(amd::EventCode::io_page_fault, edu_id, 1, 0, 0x1000));
     passthrough::DmaFault faults[1];
-    LogLines log;
+    LogCapture log;
     EXPECT_EQ(rig.iommu().take_faults(faults), 1u);
 }
 

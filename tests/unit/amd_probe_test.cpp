@@ -1,8 +1,10 @@
 // amd::probe(): IVRS tables in, units and reserved regions out, against a
 // simulated platform (ACPI directory, PCI configuration space, MMIO mapper
 // handing out the IOMMU model).
+#include "support/advancing_clock.hpp"
 #include "support/amd_iommu_model.hpp"
 #include "support/amd_ivrs_builder.hpp"
+#include "support/log_capture.hpp"
 #include "support/simulated_machine.hpp"
 
 #include <drivers/acpi/table_directory.hpp>
@@ -109,7 +111,7 @@ public:
 private:
     SimulatedMemory memory_;
     SimulatedPageAllocator allocator_;
-    SteppingClock clock_;
+    AdvancingClock clock_;
     acpi::TableDirectory tables_;
     MemoryMap memory_map_;
     pci::DeviceList devices_;
@@ -123,7 +125,7 @@ TEST(AmdProbe, BringsUpQemusIommuAndKnowsItsEventLogStaysEmpty) {
     Platform platform;
     platform.add_iommu(0xfed80000);
     platform.add_table(qemu_ivrs(true));
-    LogLines log;
+    LogCapture log;
     ASSERT_TRUE(platform.probe().ok());
     ASSERT_EQ(platform.registry.units().size(), 1u);
     passthrough::IommuUnit& unit = *platform.registry.units()[0];
@@ -138,7 +140,7 @@ TEST(AmdProbe, BringsUpQemusIommuAndKnowsItsEventLogStaysEmpty) {
     EXPECT_EQ(platform.mapper().requests.front(), (std::pair<PhysicalAddress, uint64_t>{0xfed80000, 16 * KiB}));
     EXPECT_TRUE(log.contains("amd-vi: IVRS at 0x10000000: revision 1, IVinfo 0x00002800, 1 IOMMUs, 0 IVMDs"));
     EXPECT_TRUE(log.contains("QEMU's emulated IOMMU (PCI 1022:0008, IVRS OEM BOCHS)"));
-    EXPECT_TRUE(log.problems.empty()) << log.problems.front();
+    EXPECT_TRUE(log.problems().empty()) << log.problems().front();
     EXPECT_EQ(platform.regions.size(), 0u);
 }
 
@@ -152,7 +154,7 @@ TEST(AmdProbe, ARealUnitReportsFaultsAndItsNpCacheBitCounts) {
     builder.range(0x0000, 0x00ff);
     builder.end_block(block);
     platform.add_table(builder.bytes());
-    LogLines log;
+    LogCapture log;
     ASSERT_TRUE(platform.probe().ok());
     passthrough::IommuUnit& unit = *platform.registry.units()[0];
     EXPECT_TRUE(unit.reports_faults());
@@ -165,7 +167,7 @@ TEST(AmdProbe, AMissingCapabilityMeansAssumingNpCache) {
     platform.add_iommu(0xfed80000);
     platform.configuration().registers.erase({0x0008, 0x40});
     platform.add_table(qemu_ivrs());
-    LogLines log;
+    LogCapture log;
     ASSERT_TRUE(platform.probe().ok());
     EXPECT_TRUE(platform.registry.units()[0]->invalidation_capabilities().caches_not_present);
     EXPECT_TRUE(log.contains("no IOMMU capability at offset 0x40 of 0000:00:01.0"));
@@ -181,7 +183,7 @@ TEST(AmdProbe, IvmdsOfAnExtraTableBecomeReservedRegions) {
     extra.ivmd(0x22, 0x7, 0x00f8, 0x00fb, 0xfffc'0000, 0x1000);  // 00:1f.0-00:1f.3
     extra.ivmd(0x20, 0x7, 0, 0, 0x0100'0000, 0x1000);         // RAM: refused
     platform.add_table(extra.bytes());
-    LogLines log;
+    LogCapture log;
     ASSERT_TRUE(platform.probe().ok());
     EXPECT_EQ(platform.registry.units().size(), 1u);
     ASSERT_EQ(platform.regions.size(), 3u);
@@ -194,8 +196,8 @@ TEST(AmdProbe, IvmdsOfAnExtraTableBecomeReservedRegions) {
     EXPECT_EQ(regions[1].access, paging::Access::read);
     EXPECT_EQ(regions[2].base, 0xfffc'0000u);
     EXPECT_TRUE(log.contains("0 IOMMUs, 4 IVMDs"));
-    ASSERT_EQ(log.problems.size(), 1u);
-    EXPECT_NE(log.problems[0].find("0x1000000"), std::string::npos) << log.problems[0];
+    ASSERT_EQ(log.problems().size(), 1u);
+    EXPECT_NE(log.problems()[0].find("0x1000000"), std::string::npos) << log.problems()[0];
 }
 
 TEST(AmdProbe, IommusDescribedAgainInALaterTableAreIgnored) {
@@ -207,7 +209,7 @@ TEST(AmdProbe, IommusDescribedAgainInALaterTableAreIgnored) {
     again.select(0x0010);
     again.end_block(block);
     platform.add_table(again.bytes());
-    LogLines log;
+    LogCapture log;
     ASSERT_TRUE(platform.probe().ok());
     EXPECT_EQ(platform.registry.units().size(), 1u);
     EXPECT_EQ(platform.registry.units()[0]->register_base(), 0xfed80000u);
@@ -225,20 +227,20 @@ TEST(AmdProbe, MalformedBlocksAreDroppedAndTheRestIsUsed) {
     broken.append(0, 1);
     broken.append(0x40, 2);
     platform.add_table(broken.bytes());
-    LogLines log;
+    LogCapture log;
     ASSERT_TRUE(platform.probe().ok());
     EXPECT_EQ(platform.regions.size(), 1u);
-    EXPECT_EQ(log.problems.size(), 2u);
+    EXPECT_EQ(log.problems().size(), 2u);
 }
 
 TEST(AmdProbe, NoIvrsMeansNoAmdIommu) {
     Platform platform;
-    LogLines log;
+    LogCapture log;
     EXPECT_EQ(platform.probe().error(), Error::not_found);
     EXPECT_TRUE(platform.registry.units().empty());
     EXPECT_TRUE(amd::probed_units().empty());
     EXPECT_EQ(amd::page_table_format(true).error(), Error::not_found);
-    EXPECT_TRUE(log.problems.empty());
+    EXPECT_TRUE(log.problems().empty());
 }
 
 TEST(AmdProbe, AnIvrsWithoutIommusSaysSo) {
@@ -246,7 +248,7 @@ TEST(AmdProbe, AnIvrsWithoutIommusSaysSo) {
     IvrsBuilder only_memory(0, "SLUICE");
     only_memory.ivmd(0x20, 0x7, 0, 0, 0x1ffe'0000, 0x1000);
     platform.add_table(only_memory.bytes());
-    LogLines log;
+    LogCapture log;
     EXPECT_EQ(platform.probe().error(), Error::not_found);
     EXPECT_TRUE(log.contains("no IVRS table describes an IOMMU"));
 }
@@ -254,7 +256,7 @@ TEST(AmdProbe, AnIvrsWithoutIommusSaysSo) {
 TEST(AmdProbe, AUnitWhoseRegistersCannotBeMappedIsRegisteredAsFailed) {
     Platform platform;  // no model at 0xfed80000
     platform.add_table(qemu_ivrs());
-    LogLines log;
+    LogCapture log;
     ASSERT_TRUE(platform.probe().ok());
     ASSERT_EQ(platform.registry.units().size(), 1u);
     passthrough::IommuUnit& unit = *platform.registry.units()[0];
@@ -283,7 +285,7 @@ TEST(AmdProbe, AUnitThatNeverAnswersIsFencedAndTheOthersWork) {
     builder.range(0x0200, 0x02ff);
     builder.end_block(block);
     platform.add_table(builder.bytes());
-    LogLines log;
+    LogCapture log;
     ASSERT_TRUE(platform.probe().ok());
     ASSERT_EQ(platform.registry.units().size(), 2u);
     EXPECT_TRUE(platform.registry.units()[0]->failed());

@@ -1,9 +1,9 @@
 // The extra IVRS tables the AMD boot scenarios hand to QEMU with -acpitable
 // (tests/boot/scenarios/amd_*.ivrs, written by tools/make-ivrs): each says
 // what its scenario relies on, checked with the parser the hypervisor uses.
-#include <drivers/passthrough/amd/ivrs.hpp>
+#include "support/log_capture.hpp"
 
-#include <sluice/log.hpp>
+#include <drivers/passthrough/amd/ivrs.hpp>
 
 #include <gtest/gtest.h>
 
@@ -26,19 +26,6 @@ std::vector<uint8_t> scenario_table(const char* name) {
     return std::vector<uint8_t>(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
 }
 
-class Quiet final : public LogSink {
-public:
-    Quiet() : previous_(set_log_sink(this)) {}
-    ~Quiet() { set_log_sink(previous_); }
-    void write_line(LogLevel level, StringView line) override {
-        if (level <= LogLevel::warning) warnings.emplace_back(line.data(), line.length());
-    }
-    std::vector<std::string> warnings;
-
-private:
-    LogSink* previous_;
-};
-
 struct Parsed {
     std::unique_ptr<amd::IvrsDescription> description = std::make_unique<amd::IvrsDescription>();
     Status status;
@@ -48,9 +35,9 @@ struct Parsed {
 Parsed parse(const char* name) {
     const std::vector<uint8_t> table = scenario_table(name);
     Parsed parsed;
-    Quiet quiet;
+    sluice::testing::LogCapture log;
     parsed.status = amd::parse_ivrs(Span<const uint8_t>(table.data(), table.size()), 0x1ffe22fa, *parsed.description);
-    parsed.warnings = quiet.warnings;
+    parsed.warnings = log.problems();
     // QEMU takes the length field as the file's length.
     EXPECT_EQ(table[4] | table[5] << 8 | table[6] << 16 | table[7] << 24, static_cast<int>(table.size()));
     uint8_t sum = 0;

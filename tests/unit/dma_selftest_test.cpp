@@ -2,6 +2,7 @@
 // (tests/support/vtd_platform.hpp): it passes in every mode on a correct
 // set-up, and fails, saying why, on broken hardware or a broken policy.
 #include "support/domain_fixture.hpp"
+#include "support/log_capture.hpp"
 #include "support/vtd_platform.hpp"
 
 #include <drivers/passthrough/dma_selftest.hpp>
@@ -39,12 +40,12 @@ protected:
     // The line of a failed check, for messages.
     std::string failures() const {
         std::string text;
-        for (const std::string& each : log.lines)
+        for (const std::string& each : log.lines())
             if (each.find("FAIL") != std::string::npos) text += each + "\n";
         return text;
     }
 
-    CapturedLog log;
+    LogCapture log;
     std::unique_ptr<VtdPlatform> machine = std::make_unique<VtdPlatform>();
     std::unique_ptr<passthrough::Platform> platform;
     std::unique_ptr<IommuSetup> setup = std::make_unique<IommuSetup>();

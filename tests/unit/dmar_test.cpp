@@ -9,6 +9,7 @@
 #include <sluice/log.hpp>
 #include <sluice/memory_map.hpp>
 
+#include "support/dmar_builder.hpp"
 #include "support/log_capture.hpp"
 
 #include <cstring>
@@ -25,154 +26,10 @@ using sluice::pci::PciAddress;
 using sluice::testing::LogCapture;
 using sluice::vtd::DeviceScopeType;
 using sluice::vtd::DmarDescription;
-using Bytes = std::vector<uint8_t>;
+using namespace sluice::testing::dmar;
 
 constexpr PhysicalAddress table_address = 0x7ffe0000;
 constexpr PhysicalAddress second_table_address = 0x7ffe1000;
-
-// --- Building tables byte by byte, as firmware lays them out (8.1-8.9) --------
-
-void put16(Bytes& bytes, uint16_t value) {
-    bytes.push_back(static_cast<uint8_t>(value));
-    bytes.push_back(static_cast<uint8_t>(value >> 8));
-}
-void put32(Bytes& bytes, uint32_t value) {
-    put16(bytes, static_cast<uint16_t>(value));
-    put16(bytes, static_cast<uint16_t>(value >> 16));
-}
-void put64(Bytes& bytes, uint64_t value) {
-    put32(bytes, static_cast<uint32_t>(value));
-    put32(bytes, static_cast<uint32_t>(value >> 32));
-}
-
-// 8.3.1 device scope entry; length is 6 + 2 * hops unless overridden.
-Bytes scope(uint8_t type, uint8_t start_bus, std::vector<std::pair<uint8_t, uint8_t>> path,
-            uint8_t enumeration_id = 0, uint8_t flags = 0, int length = -1) {
-    Bytes bytes;
-    bytes.push_back(type);
-    bytes.push_back(static_cast<uint8_t>(length >= 0 ? length : 6 + 2 * static_cast<int>(path.size())));
-    bytes.push_back(flags);
-    bytes.push_back(0);
-    bytes.push_back(enumeration_id);
-    bytes.push_back(start_bus);
-    for (const auto& [device, function] : path) {
-        bytes.push_back(device);
-        bytes.push_back(function);
-    }
-    return bytes;
-}
-
-Bytes endpoint(uint8_t bus, uint8_t device, uint8_t function) { return scope(1, bus, {{device, function}}); }
-
-Bytes join(const std::vector<Bytes>& parts) {
-    Bytes bytes;
-    for (const Bytes& part : parts) bytes.insert(bytes.end(), part.begin(), part.end());
-    return bytes;
-}
-
-// A structure: type, length (computed unless given), then body.
-Bytes structure(uint16_t type, const Bytes& body, int length = -1) {
-    Bytes bytes;
-    put16(bytes, type);
-    put16(bytes, static_cast<uint16_t>(length >= 0 ? length : 4 + static_cast<int>(body.size())));
-    bytes.insert(bytes.end(), body.begin(), body.end());
-    return bytes;
-}
-
-Bytes drhd(uint8_t flags, uint16_t segment, uint64_t base, const std::vector<Bytes>& scopes, uint8_t size = 0,
-           int length = -1) {
-    Bytes body;
-    body.push_back(flags);
-    body.push_back(size);
-    put16(body, segment);
-    put64(body, base);
-    const Bytes scope_bytes = join(scopes);
-    body.insert(body.end(), scope_bytes.begin(), scope_bytes.end());
-    return structure(0, body, length);
-}
-
-Bytes rmrr(uint16_t segment, uint64_t base, uint64_t limit, const std::vector<Bytes>& scopes, int length = -1) {
-    Bytes body;
-    put16(body, 0);
-    put16(body, segment);
-    put64(body, base);
-    put64(body, limit);
-    const Bytes scope_bytes = join(scopes);
-    body.insert(body.end(), scope_bytes.begin(), scope_bytes.end());
-    return structure(1, body, length);
-}
-
-Bytes atsr(uint8_t flags, uint16_t segment, const std::vector<Bytes>& scopes) {
-    Bytes body;
-    body.push_back(flags);
-    body.push_back(0);
-    put16(body, segment);
-    const Bytes scope_bytes = join(scopes);
-    body.insert(body.end(), scope_bytes.begin(), scope_bytes.end());
-    return structure(2, body);
-}
-
-Bytes rhsa(uint64_t base, uint32_t proximity_domain) {
-    Bytes body;
-    put32(body, 0);
-    put64(body, base);
-    put32(body, proximity_domain);
-    return structure(3, body);
-}
-
-Bytes andd(uint8_t number, const std::string& name, bool terminate = true) {
-    Bytes body = {0, 0, 0, number};
-    body.insert(body.end(), name.begin(), name.end());
-    if (terminate) body.push_back(0);
-    return structure(4, body);
-}
-
-Bytes satc(uint8_t flags, uint16_t segment, const std::vector<Bytes>& scopes) {
-    Bytes body;
-    body.push_back(flags);
-    body.push_back(0);
-    put16(body, segment);
-    const Bytes scope_bytes = join(scopes);
-    body.insert(body.end(), scope_bytes.begin(), scope_bytes.end());
-    return structure(5, body);
-}
-
-Bytes sidp(uint16_t segment, const std::vector<Bytes>& scopes) {
-    Bytes body;
-    put16(body, 0);
-    put16(body, segment);
-    const Bytes scope_bytes = join(scopes);
-    body.insert(body.end(), scope_bytes.begin(), scope_bytes.end());
-    return structure(6, body);
-}
-
-// 8.1: the 48-byte header (ACPI header, HAW - 1, flags, 10 reserved), the
-// structures, then length and checksum filled in.
-Bytes table(uint8_t host_address_width_minus_one, uint8_t flags, const std::vector<Bytes>& structures) {
-    Bytes bytes;
-    const char* signature = "DMAR";
-    bytes.insert(bytes.end(), signature, signature + 4);
-    put32(bytes, 0);   // length, below
-    bytes.push_back(1);  // revision
-    bytes.push_back(0);  // checksum, below
-    const char* oem = "BOCHS BXPC    ";
-    bytes.insert(bytes.end(), oem, oem + 14);
-    put32(bytes, 1);
-    const char* creator = "BXPC";
-    bytes.insert(bytes.end(), creator, creator + 4);
-    put32(bytes, 1);
-    bytes.push_back(host_address_width_minus_one);
-    bytes.push_back(flags);
-    bytes.insert(bytes.end(), 10, 0);
-    const Bytes body = join(structures);
-    bytes.insert(bytes.end(), body.begin(), body.end());
-    const uint32_t length = static_cast<uint32_t>(bytes.size());
-    std::memcpy(bytes.data() + 4, &length, 4);
-    uint8_t sum = 0;
-    for (uint8_t byte : bytes) sum = static_cast<uint8_t>(sum + byte);
-    bytes[9] = static_cast<uint8_t>(-sum);
-    return bytes;
-}
 
 // Re-computes the checksum after a test edited a table.
 void fix_checksum(Bytes& bytes) {

@@ -1,6 +1,7 @@
 // Domain creation rules (which kinds have a p2m, when VT-d may share EPT),
 // accounting and teardown.
 #include "support/domain_fixture.hpp"
+#include "support/log_capture.hpp"
 
 #include <gtest/gtest.h>
 
@@ -22,7 +23,7 @@ struct Machine {
 
 TEST(Domain, ConfigurationsThatCannotWorkAreRefused) {
     Machine machine;
-    CapturedLog log;
+    LogCapture log;
     auto configuration = configuration_for(DomainKind::pv, IommuTableKind::vtd_second_level, false, machine.storage());
     configuration.p2m = P2mTableKind::ept;
     EXPECT_EQ(Domain::create(configuration, machine.memory, machine.allocator).error(), Error::invalid_argument);

@@ -4,8 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "mm/heap.hpp"
-
-#include <sluice/log.hpp>
+#include "support/log_capture.hpp"
 
 #include <cstdlib>
 #include <cstring>
@@ -19,22 +18,7 @@ namespace {
 
 using sluice::Error;
 using sluice::Heap;
-
-class CapturedLog final : public sluice::LogSink {
-public:
-    CapturedLog() : previous_(sluice::set_log_sink(this)) {}
-    ~CapturedLog() { sluice::set_log_sink(previous_); }
-    void write_line(sluice::LogLevel, sluice::StringView line) override { lines.emplace_back(line.data(), line.length()); }
-    [[nodiscard]] bool contains(const std::string& text) const {
-        for (const std::string& line : lines)
-            if (line.find(text) != std::string::npos) return true;
-        return false;
-    }
-    std::vector<std::string> lines;
-
-private:
-    sluice::LogSink* previous_;
-};
+using sluice::testing::LogCapture;
 
 // 16-byte aligned memory owned by the test.
 struct Arena {
@@ -119,7 +103,7 @@ TEST(Heap, RefusesDoubleFreesAndForeignPointers) {
     Arena arena(8192);
     Heap heap;
     ASSERT_TRUE(heap.add_region(arena.storage, arena.size).ok());
-    CapturedLog log;
+    LogCapture log;
     void* first = heap.allocate(64).value();
     void* second = heap.allocate(64).value();
     void* third = heap.allocate(64).value();

@@ -2,6 +2,7 @@
 // and PVH (p2m direct-MMIO entry plus IOMMU, or p2m only when VT-d shares
 // EPT); reference counting, overlap refusal, rollback and batching.
 #include "support/domain_fixture.hpp"
+#include "support/log_capture.hpp"
 
 #include <gtest/gtest.h>
 
@@ -122,7 +123,7 @@ TEST_P(IdentityMap, TheSameRegionTwiceMapsOnceAndUnmapsOnTheLastRelease) {
 }
 
 TEST_P(IdentityMap, PartialOverlapIsRefusedAndChangesNothing) {
-    CapturedLog log;
+    LogCapture log;
     Batch batch(fixture_.domain().invalidation_targets());
     ASSERT_TRUE(identity_map(fixture_.domain(), 0x10'0000, 0x20'0000, Access::read_write, batch).ok());
     ASSERT_TRUE(batch.commit().ok());
@@ -130,7 +131,7 @@ TEST_P(IdentityMap, PartialOverlapIsRefusedAndChangesNothing) {
     const Status status = identity_map(fixture_.domain(), 0x18'0000, 0x28'0000, Access::read_write, batch);
     ASSERT_FALSE(status.ok());
     EXPECT_EQ(status.error(), Error::overlap);
-    EXPECT_TRUE(log.contains("overlaps region [0x100000, 0x200000)")) << (log.lines.empty() ? "" : log.lines.back());
+    EXPECT_TRUE(log.contains("overlaps region [0x100000, 0x200000)")) << (log.lines().empty() ? "" : log.lines().back());
     EXPECT_TRUE(batch.empty());
     EXPECT_EQ(fixture_.allocator().live_pages(), pages);
     expect_identity(0x10'0000, 0x20'0000, Access::read_write, 17 * page_size);

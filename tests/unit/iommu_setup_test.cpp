@@ -3,6 +3,7 @@
 // the unit model afterwards, how many invalidations the set-up issued, and
 // the iommu=force/required/0 rules.
 #include "support/domain_fixture.hpp"
+#include "support/log_capture.hpp"
 #include "support/vtd_platform.hpp"
 
 #include <drivers/passthrough/iommu_setup.hpp>
@@ -49,7 +50,7 @@ protected:
         return machine->unit.dma(edu(), address, write).ok;
     }
 
-    CapturedLog log;
+    LogCapture log;
     std::unique_ptr<VtdPlatform> machine;
     std::unique_ptr<passthrough::Platform> platform;
     std::unique_ptr<IommuSetup> setup = std::make_unique<IommuSetup>();
@@ -172,7 +173,7 @@ TEST_F(IommuSetupTest, RmrrOptionRegionsAreMappedForTheirDevice) {
     make_platform();
     machine->options.hardware_domain.strict = true;
     machine->options.hardware_domain.map_reserved = false;
-    CapturedLog quiet;
+    LogCapture quiet;
     cmdline::LogReporter reporter;
     vtd::parse_rmrr_option("rmrr", "2012=0:0:1.0", reporter);
     ASSERT_TRUE(run().ok());
@@ -301,7 +302,7 @@ TEST(DomainMemory, StopsWhenMemoryRunsOut) {
 }
 
 TEST(TablePool, ServesFromItsBlockThenFallsBackWithAWarning) {
-    CapturedLog log;
+    LogCapture log;
     SimulatedMemory memory(0, 2048 * page_size);
     SimulatedPageAllocator allocator(memory, 0, 2048);
     passthrough::TablePool pool;

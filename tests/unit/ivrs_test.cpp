@@ -7,6 +7,7 @@
 
 #include <sluice/log.hpp>
 
+#include "support/amd_ivrs_builder.hpp"
 #include "support/log_capture.hpp"
 
 #include <memory>
@@ -17,120 +18,10 @@ namespace {
 
 using namespace sluice;
 using namespace sluice::amd;
+using sluice::testing::IvrsBuilder;
 using sluice::testing::LogCapture;
 
 constexpr PhysicalAddress table_address = 0x7fe00000;
-
-// Builds an IVRS table the way firmware lays it out, little-endian.
-class TableBuilder {
-public:
-    explicit TableBuilder(uint8_t revision = 1, uint32_t iv_info = 0x2800) {
-        append_bytes("IVRS", 4);
-        append(0, 4);  // length, patched by bytes()
-        append(revision, 1);
-        append(0, 1);  // checksum, patched by bytes()
-        append_bytes("BOCHS ", 6);
-        append_bytes("BXPC    ", 8);
-        append(1, 4);
-        append_bytes("BXPC", 4);
-        append(1, 4);
-        append(iv_info, 4);
-        append(0, 8);
-    }
-
-    void append(uint64_t value, size_t size) {
-        for (size_t index = 0; index < size; ++index) bytes_.push_back(static_cast<uint8_t>(value >> (8 * index)));
-    }
-    void append_bytes(const char* text, size_t size) {
-        for (size_t index = 0; index < size; ++index) bytes_.push_back(static_cast<uint8_t>(text[index]));
-    }
-    size_t offset() const { return bytes_.size(); }
-
-    // An IVHD header of type 10h (24 bytes) or 11h/40h (40 bytes); the length
-    // is patched by end_block().
-    size_t begin_ivhd(uint8_t type, uint8_t flags, uint16_t device_id, uint64_t base, uint16_t segment = 0,
-                      uint32_t feature_reporting = 0, uint64_t efr = 0, uint16_t capability_offset = 0x40) {
-        const size_t start = offset();
-        append(type, 1);
-        append(flags, 1);
-        append(0, 2);
-        append(device_id, 2);
-        append(capability_offset, 2);
-        append(base, 8);
-        append(segment, 2);
-        append(0, 2);  // IOMMU info
-        append(feature_reporting, 4);
-        if (type != 0x10) {
-            append(efr, 8);
-            append(0, 8);
-        }
-        return start;
-    }
-    void end_block(size_t start) { patch16(start + 2, static_cast<uint16_t>(offset() - start)); }
-
-    void entry4(uint8_t type, uint16_t device_id, uint8_t setting = 0) {
-        append(type, 1);
-        append(device_id, 2);
-        append(setting, 1);
-    }
-    void entry8(uint8_t type, uint16_t device_id, uint8_t setting, uint32_t data) {
-        entry4(type, device_id, setting);
-        append(data, 4);
-    }
-    void alias(uint8_t type, uint16_t device_id, uint16_t source, uint8_t setting = 0) {
-        entry8(type, device_id, setting, static_cast<uint32_t>(source) << 8);
-    }
-    void special(uint8_t handle, uint16_t device_id, uint8_t variety, uint8_t setting = 0) {
-        append(0x48, 1);
-        append(0, 2);
-        append(setting, 1);
-        append(handle, 1);
-        append(device_id, 2);
-        append(variety, 1);
-    }
-    void acpi_hid(uint16_t device_id, const char* hid, const char* cid, uint8_t uid_format, const std::string& uid,
-                  uint8_t setting = 0) {
-        entry4(0xf0, device_id, setting);
-        append_bytes(hid, 8);
-        append_bytes(cid, 8);
-        append(uid_format, 1);
-        append(uid.size(), 1);
-        append_bytes(uid.data(), uid.size());
-    }
-
-    size_t ivmd(uint8_t type, uint8_t flags, uint16_t device_id, uint16_t auxiliary, uint64_t start, uint64_t length,
-                uint16_t segment = 0) {
-        const size_t block = offset();
-        append(type, 1);
-        append(flags, 1);
-        append(32, 2);
-        append(device_id, 2);
-        append(auxiliary, 2);
-        append(segment, 2);
-        append(0, 6);
-        append(start, 8);
-        append(length, 8);
-        return block;
-    }
-
-    void patch16(size_t at, uint16_t value) {
-        bytes_[at] = static_cast<uint8_t>(value);
-        bytes_[at + 1] = static_cast<uint8_t>(value >> 8);
-    }
-
-    std::vector<uint8_t> bytes() const {
-        std::vector<uint8_t> table = bytes_;
-        const uint32_t length = static_cast<uint32_t>(table.size());
-        for (size_t index = 0; index < 4; ++index) table[4 + index] = static_cast<uint8_t>(length >> (8 * index));
-        uint8_t sum = 0;
-        for (uint8_t byte : table) sum = static_cast<uint8_t>(sum + byte);
-        table[9] = static_cast<uint8_t>(-sum);
-        return table;
-    }
-
-private:
-    std::vector<uint8_t> bytes_;
-};
 
 struct Parsed {
     std::unique_ptr<IvrsDescription> description = std::make_unique<IvrsDescription>();
@@ -154,7 +45,7 @@ std::string warning(const std::string& text) { return "amd-vi: warning: " + text
 // one IVHD 10h appended as little-endian integers, a select entry per PCI
 // function ((bdf << 8) | 2), then the IOAPIC special entry as one 64-bit value.
 std::vector<uint8_t> qemu_table() {
-    TableBuilder builder(1, 40u << 8);
+    IvrsBuilder builder(40u << 8);
     const size_t block = builder.begin_ivhd(0x10, 0xd1, 0x0018, 0xfed80000, 0, 0x44);
     for (uint32_t bdf : {0x0000u, 0x0008u, 0x0018u, 0x0020u, 0x00f8u, 0x00fau, 0x00fbu})
         builder.append(bdf << 8 | 0x2, 4);
@@ -226,7 +117,7 @@ TEST(Ivrs, DecodesIvInfoFields) {
 }
 
 TEST(Ivrs, HighestIvhdTypeWinsForEachIommu) {
-    TableBuilder builder(2, 0x2801);  // EFRSup
+    IvrsBuilder builder(0x2801, "BOCHS ", 2);  // EFRSup
     size_t block = builder.begin_ivhd(0x10, 0, 0x0002, 0xfd200000);
     builder.entry4(0x02, 0x0010);
     builder.end_block(block);
@@ -273,7 +164,7 @@ TEST(Ivrs, HighestIvhdTypeWinsForEachIommu) {
 }
 
 TEST(Ivrs, EfrImageIsIgnoredWithoutEfrSup) {
-    TableBuilder builder(1, 0x2800);
+    IvrsBuilder builder(0x2800);
     const size_t block = builder.begin_ivhd(0x11, 0, 0x0002, 0xfd200000, 0, 0, 0x9db);
     builder.end_block(block);
     const Parsed parsed = parse(builder.bytes());
@@ -283,7 +174,7 @@ TEST(Ivrs, EfrImageIsIgnoredWithoutEfrSup) {
 }
 
 TEST(Ivrs, BrokenHigherTypeDoesNotHideTheLowerOne) {
-    TableBuilder builder(2, 0x2801);
+    IvrsBuilder builder(0x2801, "BOCHS ", 2);
     size_t block = builder.begin_ivhd(0x10, 0, 0x0002, 0xfd200000);
     builder.entry4(0x02, 0x0010);
     builder.end_block(block);
@@ -298,7 +189,7 @@ TEST(Ivrs, BrokenHigherTypeDoesNotHideTheLowerOne) {
 }
 
 TEST(Ivrs, RangesAliasesExtendedAndAll) {
-    TableBuilder builder;
+    IvrsBuilder builder;
     const size_t block = builder.begin_ivhd(0x10, 0, 0x0002, 0xfd200000);
     builder.entry4(0x03, 0x0100, 0xd7);  // INITPass EIntPass NMIPass SysMgt=01b Lint0Pass Lint1Pass
     builder.entry4(0x04, 0x01ff);
@@ -349,7 +240,7 @@ TEST(Ivrs, RangesAliasesExtendedAndAll) {
 }
 
 TEST(Ivrs, AllEntrySizesTheDeviceTableForEveryId) {
-    TableBuilder builder;
+    IvrsBuilder builder;
     const size_t block = builder.begin_ivhd(0x10, 0, 0x0002, 0xfd200000);
     builder.entry4(0x01, 0, 0x04);
     builder.special(1, 0xa0, 2);  // HPET 1
@@ -362,7 +253,7 @@ TEST(Ivrs, AllEntrySizesTheDeviceTableForEveryId) {
 }
 
 TEST(Ivrs, MemoryDefinitionsOfAllThreeTypes) {
-    TableBuilder builder;
+    IvrsBuilder builder;
     const size_t block = builder.begin_ivhd(0x10, 0, 0x0002, 0xfd200000);
     builder.end_block(block);
     const size_t all = builder.ivmd(0x20, ivmd_flags::unity | ivmd_flags::read | ivmd_flags::write, 0, 0,
@@ -419,7 +310,7 @@ struct MalformedCase {
 };
 
 TEST(Ivrs, RangeStartWithoutEndIsRejectedAndTheNextEntryKept) {
-    TableBuilder builder;
+    IvrsBuilder builder;
     const size_t block = builder.begin_ivhd(0x10, 0, 0x0002, 0xfd200000);
     builder.entry4(0x03, 0x0010);
     builder.entry4(0x02, 0x0020);
@@ -439,7 +330,7 @@ TEST(Ivrs, RangeStartWithoutEndIsRejectedAndTheNextEntryKept) {
 }
 
 TEST(Ivrs, RangeEndingBeforeItStartsAndEndWithoutStart) {
-    TableBuilder builder;
+    IvrsBuilder builder;
     const size_t block = builder.begin_ivhd(0x10, 0, 0x0002, 0xfd200000);
     builder.entry4(0x03, 0x0020);
     builder.entry4(0x04, 0x0010);
@@ -458,7 +349,7 @@ TEST(Ivrs, RangeEndingBeforeItStartsAndEndWithoutStart) {
 }
 
 TEST(Ivrs, UnknownEntryTypes) {
-    TableBuilder builder;
+    IvrsBuilder builder;
     size_t block = builder.begin_ivhd(0x10, 0, 0x0002, 0xfd200000);
     builder.entry4(0x05, 0x0001);      // unknown 4-byte entry: skipped
     builder.entry8(0x41, 0x0002, 0, 0);  // unknown 8-byte entry: skipped
@@ -486,7 +377,7 @@ TEST(Ivrs, UnknownEntryTypes) {
 
 TEST(Ivrs, TruncatedEntries) {
     {
-        TableBuilder builder;
+        IvrsBuilder builder;
         const size_t block = builder.begin_ivhd(0x10, 0, 0x0002, 0xfd200000);
         builder.entry4(0x02, 0x0001);
         builder.entry4(0x42, 0x0002);  // an alias entry needs 8 bytes; the block ends after 4
@@ -498,7 +389,7 @@ TEST(Ivrs, TruncatedEntries) {
         EXPECT_EQ(parsed.description->device_settings().size(), 1u);
     }
     {
-        TableBuilder builder(2);
+        IvrsBuilder builder(0x2800, "BOCHS ", 2);
         const size_t block = builder.begin_ivhd(0x40, 0, 0x0002, 0xfd200000);
         builder.acpi_hid(0x00a5, "AMDI0020", "\0\0\0\0\0\0\0\0", 2, "ID0");
         builder.end_block(block);
@@ -511,7 +402,7 @@ TEST(Ivrs, TruncatedEntries) {
         EXPECT_TRUE(parsed.description->acpi_hid_devices().empty());
     }
     {
-        TableBuilder builder(2);
+        IvrsBuilder builder(0x2800, "BOCHS ", 2);
         const size_t block = builder.begin_ivhd(0x40, 0, 0x0002, 0xfd200000);
         builder.entry4(0xf0, 0x00a5);  // only 4 of the 22 fixed bytes
         builder.end_block(block);
@@ -523,7 +414,7 @@ TEST(Ivrs, TruncatedEntries) {
 }
 
 TEST(Ivrs, BadSpecialDevicesAndDuplicateUnits) {
-    TableBuilder builder;
+    IvrsBuilder builder;
     size_t block = builder.begin_ivhd(0x10, 0, 0x0002, 0xfd200000);
     builder.special(0, 0x00a0, 3);
     builder.special(0, 0x00a0, 1);
@@ -549,7 +440,7 @@ TEST(Ivrs, BadSpecialDevicesAndDuplicateUnits) {
 }
 
 TEST(Ivrs, MalformedMemoryDefinitions) {
-    TableBuilder builder;
+    IvrsBuilder builder;
     const uint8_t unity_rw = ivmd_flags::unity | ivmd_flags::read | ivmd_flags::write;
     builder.ivmd(0x20, unity_rw, 0, 0, 0xd0000000, 0);             // 0x30 zero length
     builder.ivmd(0x20, unity_rw, 0, 0, 0xd0000800, 0x1000);        // 0x50 misaligned start
@@ -582,7 +473,7 @@ TEST(Ivrs, MalformedMemoryDefinitions) {
 TEST(Ivrs, BlockLengthsThatCannotBeTrusted) {
     {
         // A block shorter than its header ends the walk; what came before is kept.
-        TableBuilder builder;
+        IvrsBuilder builder;
         builder.ivmd(0x20, ivmd_flags::unity | ivmd_flags::read, 0, 0, 0xd0000000, 0x1000);
         const size_t bad = builder.ivmd(0x20, ivmd_flags::unity | ivmd_flags::read, 0, 0, 0xd0001000, 0x1000);
         builder.patch16(bad + 2, 0);
@@ -594,7 +485,7 @@ TEST(Ivrs, BlockLengthsThatCannotBeTrusted) {
         EXPECT_EQ(parsed.description->ivmd_regions().size(), 1u);
     }
     {
-        TableBuilder builder;
+        IvrsBuilder builder;
         const size_t block = builder.begin_ivhd(0x10, 0, 0x0002, 0xfd200000);
         builder.end_block(block);
         builder.patch16(block + 2, 0x400);
@@ -605,7 +496,7 @@ TEST(Ivrs, BlockLengthsThatCannotBeTrusted) {
         EXPECT_TRUE(parsed.description->units().empty());
     }
     {
-        TableBuilder builder;
+        IvrsBuilder builder;
         builder.append(0x10, 1);
         builder.append(0, 1);
         const Parsed parsed = parse(builder.bytes());
@@ -615,7 +506,7 @@ TEST(Ivrs, BlockLengthsThatCannotBeTrusted) {
     }
     {
         // An unknown block type is stepped over by its length.
-        TableBuilder builder;
+        IvrsBuilder builder;
         builder.append(0x77, 1);
         builder.append(0, 1);
         builder.append(8, 2);

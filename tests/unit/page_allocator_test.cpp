@@ -4,9 +4,8 @@
 #include <gtest/gtest.h>
 
 #include "mm/page_allocator.hpp"
+#include "support/log_capture.hpp"
 #include "support/simulated_machine.hpp"
-
-#include <sluice/log.hpp>
 
 #include <algorithm>
 #include <cstdlib>
@@ -24,23 +23,8 @@ using sluice::page_size;
 using sluice::PhysicalAddress;
 using sluice::PhysicalPageAllocator;
 using sluice::PhysicalRange;
+using sluice::testing::LogCapture;
 using sluice::testing::SimulatedMemory;
-
-class CapturedLog final : public sluice::LogSink {
-public:
-    CapturedLog() : previous_(sluice::set_log_sink(this)) {}
-    ~CapturedLog() { sluice::set_log_sink(previous_); }
-    void write_line(sluice::LogLevel, sluice::StringView line) override { lines.emplace_back(line.data(), line.length()); }
-    [[nodiscard]] bool contains(const std::string& text) const {
-        for (const std::string& line : lines)
-            if (line.find(text) != std::string::npos) return true;
-        return false;
-    }
-    std::vector<std::string> lines;
-
-private:
-    sluice::LogSink* previous_;
-};
 
 // 64 MiB of simulated memory with a PC-like map: low RAM, the BIOS hole, RAM
 // from 1 MiB with a reserved hole at 48 MiB.
@@ -137,7 +121,7 @@ TEST(PageAllocator, RefusesBadFrees) {
     Machine machine;
     PhysicalPageAllocator allocator;
     ASSERT_TRUE(machine.initialize(allocator).ok());
-    CapturedLog log;
+    LogCapture log;
     const PhysicalAddress page = allocator.allocate_page().value();
     allocator.free_page(page);
     const uint64_t free_pages = allocator.statistics().free_pages;
@@ -239,7 +223,7 @@ TEST(PageAllocator, InitializationFailures) {
         ASSERT_TRUE(map.add(1 * MiB, 3 * MiB, MemoryType::reserved).ok());
         map.sanitize();
         PhysicalPageAllocator allocator;
-        CapturedLog log;
+        LogCapture log;
         EXPECT_EQ(allocator.initialize(memory, map, {}).error(), Error::not_found);
         EXPECT_TRUE(log.contains("no RAM above 1 MiB"));
         EXPECT_FALSE(allocator.allocate_page().ok());
@@ -251,7 +235,7 @@ TEST(PageAllocator, InitializationFailures) {
         ASSERT_TRUE(map.add(0, 4 * MiB, MemoryType::ram).ok());
         const PhysicalRange everything{1 * MiB, 3 * MiB};
         PhysicalPageAllocator allocator;
-        CapturedLog log;
+        LogCapture log;
         EXPECT_EQ(allocator.initialize(memory, map, sluice::Span<const PhysicalRange>(&everything, 1)).error(),
                   Error::out_of_memory);
         EXPECT_TRUE(log.contains("bitmaps"));
@@ -288,7 +272,7 @@ TEST(PageAllocator, MetadataLimitAndRamBeyondTheReachableMemory) {
 
     // Too small a limit for the bitmaps (384 KiB for 6 GiB of pages).
     PhysicalPageAllocator cramped;
-    CapturedLog log;
+    LogCapture log;
     EXPECT_EQ(cramped.initialize(memory, map, {}, 1 * MiB + 64 * sluice::KiB).error(), Error::out_of_memory);
 }
 

@@ -5,6 +5,7 @@
 #include <sluice/log.hpp>
 #include <sluice/memory_map.hpp>
 
+#include "support/host_maps.hpp"
 #include "support/log_capture.hpp"
 
 #include <cstdlib>
@@ -31,6 +32,7 @@ using sluice::page_size;
 using sluice::PhysicalAddress;
 using sluice::TiB;
 using sluice::testing::LogCapture;
+using sluice::testing::Region;
 using namespace sluice::passthrough;
 
 using Ranges = std::vector<AddressRange>;
@@ -54,12 +56,6 @@ public:
 private:
     std::unique_ptr<AddressRange[]> storage_;
     std::unique_ptr<RangeSet> set_;
-};
-
-struct Region {
-    PhysicalAddress start;
-    PhysicalAddress end;  // exclusive
-    MemoryType type;
 };
 
 MemoryMap map_of(const std::vector<Region>& regions) {
@@ -114,34 +110,22 @@ Platform q35_platform() {
     };
 }
 
-// A two-socket server with 512 GiB: low RAM with firmware holes, ACPI tables,
-// a reserved block holding a USB controller's RMRR, the ECAM window, the
-// 32-bit MMIO hole, platform devices below 4 GiB, 1 MiB of unusable (bad)
-// memory in socket 0, and a firmware-reserved tail between the sockets.
+// A two-socket server with 512 GiB: the server's memory below 4 GiB
+// (host_maps.hpp: low RAM with firmware holes, ACPI tables, a reserved block
+// holding a USB controller's RMRR, the ECAM window, the 32-bit MMIO hole,
+// platform devices), then 1 MiB of unusable (bad) memory in socket 0, and a
+// firmware-reserved tail between the sockets.
 MemoryMap server_map() {
-    return map_of({
-        {0x0, 0x9a000, MemoryType::ram},
-        {0x9a000, 0xa0000, MemoryType::reserved},
-        {0xe0000, 0x100000, MemoryType::reserved},
-        {0x100000, 0x6a5ff000, MemoryType::ram},
-        {0x6a5ff000, 0x6f5ff000, MemoryType::reserved},
-        {0x6f5ff000, 0x6f7ff000, MemoryType::acpi_reclaimable},
-        {0x6f7ff000, 0x6fbff000, MemoryType::acpi_nvs},
-        {0x6fbff000, 0x6fc00000, MemoryType::ram},
-        {0x6fc00000, 0x80000000, MemoryType::reserved},
-        {0x80000000, 0x90000000, MemoryType::reserved},  // ECAM
-        {0xfd000000, 0xfe800000, MemoryType::reserved},
-        {0xfec00000, 0xfec01000, MemoryType::reserved},
-        {0xfed00000, 0xfed01000, MemoryType::reserved},
-        {0xfed20000, 0xfed45000, MemoryType::reserved},
-        {0xfee00000, 0xfee01000, MemoryType::reserved},
-        {0xff000000, 0x100000000, MemoryType::reserved},
+    const std::vector<Region> above_4gib = {
         {0x100000000, 0x2000000000, MemoryType::ram},
         {0x2000000000, 0x2000100000, MemoryType::unusable},
         {0x2000100000, 0x407f000000, MemoryType::ram},
         {0x407f000000, 0x4080000000, MemoryType::reserved},
         {0x4080000000, 0x8080000000, MemoryType::ram},
-    });
+    };
+    std::vector<Region> regions = sluice::testing::low_memory;
+    regions.insert(regions.end(), above_4gib.begin(), above_4gib.end());
+    return map_of(regions);
 }
 
 constexpr AddressRange server_usb_rmrr{0x6d2e3000, 0x6d2f3000};

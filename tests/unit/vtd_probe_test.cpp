@@ -2,6 +2,7 @@
 // units from every DMAR table, failed units registered, the reserved
 // regions collected, and the table format all units share.
 #include "support/domain_fixture.hpp"
+#include "support/log_capture.hpp"
 #include "support/vtd_platform.hpp"
 
 #include <drivers/passthrough/vtd/probe.hpp>
@@ -27,7 +28,7 @@ protected:
         return vtd::probe(*platform, registry, regions);
     }
 
-    CapturedLog log;
+    LogCapture log;
     std::unique_ptr<VtdPlatform> machine = std::make_unique<VtdPlatform>();
     std::unique_ptr<passthrough::Platform> platform;
     passthrough::UnitRegistry registry;

@@ -2,6 +2,7 @@
 // (tests/boot/scenarios/vtd_*.dmar, written by tools/make-dmar): each says
 // what its scenario relies on, checked with the parser the hypervisor uses.
 #include "support/domain_fixture.hpp"
+#include "support/log_capture.hpp"
 #include "support/vtd_platform.hpp"
 
 #include <drivers/passthrough/vtd/dmar.hpp>
@@ -32,7 +33,7 @@ struct Parsed {
 };
 
 // after_qemu: parse QEMU's own DMAR first, as the hypervisor sees them.
-Parsed parse(const char* name, CapturedLog& log, bool after_qemu = false) {
+Parsed parse(const char* name, LogCapture& log, bool after_qemu = false) {
     const std::vector<uint8_t> bytes = scenario_table(name);
     // The table's own checksum must be right: QEMU recomputes it anyway.
     uint8_t sum = 0;
@@ -49,7 +50,7 @@ Parsed parse(const char* name, CapturedLog& log, bool after_qemu = false) {
 }
 
 TEST(VtdScenarioTables, OneRmrrForEdu) {
-    CapturedLog log;
+    LogCapture log;
     const Parsed parsed = parse("vtd_rmrr_one.dmar", log);
     ASSERT_TRUE(parsed.status.ok());
     const vtd::DmarDescription& dmar = *parsed.description;
@@ -65,11 +66,11 @@ TEST(VtdScenarioTables, OneRmrrForEdu) {
     ASSERT_EQ(scopes.size(), 1u);
     EXPECT_TRUE(scopes[0].resolved);
     EXPECT_EQ(scopes[0].device, (pci::PciAddress{0, 0, 1, 0}));
-    EXPECT_TRUE(log.lines.empty());
+    EXPECT_TRUE(log.lines().empty());
 }
 
 TEST(VtdScenarioTables, SixteenSeparateRmrrsForEdu) {
-    CapturedLog log;
+    LogCapture log;
     const Parsed parsed = parse("vtd_rmrr_many.dmar", log);
     ASSERT_TRUE(parsed.status.ok());
     const auto regions = parsed.description->reserved_memory();
@@ -78,11 +79,11 @@ TEST(VtdScenarioTables, SixteenSeparateRmrrsForEdu) {
         EXPECT_EQ(regions[index].base, 0xfffc0000u + index * 0x2000);
         EXPECT_EQ(regions[index].limit, 0xfffc0fffu + index * 0x2000);
     }
-    EXPECT_TRUE(log.lines.empty());
+    EXPECT_TRUE(log.lines().empty());
 }
 
 TEST(VtdScenarioTables, MalformedTableKeepsItsGoodRmrr) {
-    CapturedLog log;
+    LogCapture log;
     const Parsed parsed = parse("vtd_dmar_malformed.dmar", log, true);
     ASSERT_TRUE(parsed.status.ok());
     const vtd::DmarDescription& dmar = *parsed.description;
@@ -98,7 +99,7 @@ TEST(VtdScenarioTables, MalformedTableKeepsItsGoodRmrr) {
 }
 
 TEST(VtdScenarioTables, ZeroLengthStopsTheTableAfterItsRmrr) {
-    CapturedLog log;
+    LogCapture log;
     const Parsed parsed = parse("vtd_dmar_zero_length.dmar", log);
     ASSERT_TRUE(parsed.status.ok());
     EXPECT_EQ(parsed.description->reserved_memory().size(), 1u);
@@ -106,20 +107,20 @@ TEST(VtdScenarioTables, ZeroLengthStopsTheTableAfterItsRmrr) {
 }
 
 TEST(VtdScenarioTables, ShortTableIsRefusedAsAWhole) {
-    CapturedLog log;
+    LogCapture log;
     const Parsed parsed = parse("vtd_dmar_short.dmar", log);
     EXPECT_EQ(parsed.status.error(), Error::malformed);
     EXPECT_EQ(scenario_table("vtd_dmar_short.dmar").size(), 40u);
 }
 
 TEST(VtdScenarioTables, AbsentUnitIsAWellFormedDrhd) {
-    CapturedLog log;
+    LogCapture log;
     const Parsed parsed = parse("vtd_dmar_absent_unit.dmar", log);
     ASSERT_TRUE(parsed.status.ok());
     ASSERT_EQ(parsed.description->units().size(), 1u);
     EXPECT_EQ(parsed.description->units()[0].register_base, 0xfed98000u);
     EXPECT_FALSE(parsed.description->units()[0].include_pci_all);
-    EXPECT_TRUE(log.lines.empty());
+    EXPECT_TRUE(log.lines().empty());
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 // walk and its caches, so a missing or under-scoped invalidation shows up as
 // a wrong DMA result.
 #include "support/domain_fixture.hpp"
+#include "support/log_capture.hpp"
 #include "support/simulated_machine.hpp"
 #include "support/vtd_register_model.hpp"
 
@@ -87,7 +88,7 @@ protected:
     // A page of the simulated machine that no table uses.
     static constexpr PhysicalAddress data_page = memory_base + 0x200000;
 
-    CapturedLog log;
+    LogCapture log;
     SimulatedMemory memory{memory_base, memory_pages * page_size};
     SimulatedPageAllocator allocator{memory, memory_base, 256};
     AdvancingClock clock{1000};

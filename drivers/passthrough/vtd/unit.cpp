@@ -43,7 +43,7 @@ Status Unit::initialize(unsigned index, const UnitDefinition& definition, const 
         logger.error("%s: registers could not be mapped; unit not used", name_);
         return Error::unsupported;
     }
-    registers_ = RegisterWindow(*services.registers);
+    registers_ = RegisterFile(*services.registers);
 
     capability_ = Capability{registers_.read(Register64::capability)};
     extended_ = ExtendedCapability{registers_.read(Register64::extended_capability)};
@@ -124,7 +124,7 @@ Status Unit::initialize(unsigned index, const UnitDefinition& definition, const 
 }
 
 bool Unit::translation_enabled() const {
-    return registers_.valid() && has(registers_.read(Register32::global_status), GlobalStatus::translation_enable);
+    return registers_.bound() && has(registers_.read(Register32::global_status), GlobalStatus::translation_enable);
 }
 
 Error Unit::fence(const char* what, Error error) {
@@ -530,7 +530,7 @@ void Unit::log_fault(const FaultRecord& record) const {
 }
 
 size_t Unit::take_faults(Span<passthrough::DmaFault> faults) {
-    if (!registers_.valid() || failed_) return 0;
+    if (!registers_.bound() || failed_) return 0;
     const uint32_t status = registers_.read(Register32::fault_status);
     size_t taken = 0;
     if ((status & bit(FaultStatus::primary_pending_fault)) != 0) {

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <drivers/passthrough/iommu_unit.hpp>
+#include <drivers/passthrough/register_file.hpp>
 #include <drivers/passthrough/vtd/entries.hpp>
 #include <drivers/passthrough/vtd/invalidation.hpp>
 #include <drivers/passthrough/vtd/registers.hpp>
@@ -27,24 +28,7 @@
 namespace sluice::vtd {
 
 // The registers of one unit, each access with the width its type says.
-class RegisterWindow {
-public:
-    constexpr RegisterWindow() = default;
-    explicit constexpr RegisterWindow(pci::MmioRegion& region) : region_(&region) {}
-
-    [[nodiscard]] uint32_t read(Register32 reg) const { return region_->read32(offset_of(reg)); }
-    [[nodiscard]] uint64_t read(Register64 reg) const { return region_->read64(offset_of(reg)); }
-    void write(Register32 reg, uint32_t value) const { region_->write32(offset_of(reg), value); }
-    void write(Register64 reg, uint64_t value) const { region_->write64(offset_of(reg), value); }
-    [[nodiscard]] bool valid() const { return region_ != nullptr; }
-    // Whether [offset, offset + length) lies inside the window.
-    [[nodiscard]] bool covers(uint64_t offset, uint64_t length) const {
-        return region_ != nullptr && offset <= region_->size() && length <= region_->size() - offset;
-    }
-
-private:
-    pci::MmioRegion* region_ = nullptr;
-};
+using RegisterFile = passthrough::RegisterFile<Register32, Register64>;
 
 // The requester IDs a DRHD's device scopes name on its segment (8.3.1): an
 // endpoint is one ID; a PCI sub-hierarchy is the bridge and every function on
@@ -192,7 +176,7 @@ private:
     unsigned index_ = 0;
     UnitDefinition definition_{};
     UnitSettings settings_{};
-    RegisterWindow registers_{};
+    RegisterFile registers_{};
     PhysicalMemory* memory_ = nullptr;
     PageAllocator* allocator_ = nullptr;
     const Clock* clock_ = nullptr;
