@@ -96,7 +96,9 @@ void TscClock::calibrate() {
         source_ = ClockSource::assumed;
     }
     frequency_ = frequency;
-    nanoseconds_per_tick_ = static_cast<uint64_t>((static_cast<unsigned __int128>(1'000'000'000) << 32) / frequency);
+    // 10^9 << 32 fits in 64 bits; a 128-bit division would need a compiler
+    // runtime helper the image does not link.
+    nanoseconds_per_tick_ = (uint64_t{1'000'000'000} << 32) / frequency;
     start_ = read_time_stamp_counter();
     logger.info("TSC at %llu.%03llu MHz (%s)", static_cast<unsigned long long>(frequency / 1'000'000),
                 static_cast<unsigned long long>(frequency / 1000 % 1000), describe(source_));

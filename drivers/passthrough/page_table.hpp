@@ -260,6 +260,16 @@ private:
         // links it.
         const PhysicalAddress child = SLUICE_TRY(operation.allocator->allocate_page());
         if (old_leaf) {
+            // Splitting: units may hold the whole superpage in one IOTLB
+            // entry, and a page-selective invalidation removes it only when
+            // its mask covers the entire superpage (VT-d spec, Invalidate
+            // Address Register, AM field; AMD INVALIDATE_IOMMU_PAGES size
+            // encoding). Record the superpage's span, not just the range.
+            const uint64_t superpage_start = align_down(address, span);
+            operation.batch->record(superpage_start, superpage_start + (span - 1), Change::modified | Change::structure,
+                                    leaf_order(level));
+        }
+        if (old_leaf) {
             const uint64_t child_span = level_span(level - 1);
             const PhysicalAddress base = format_.address(old, level);
             const Attributes attributes = format_.attributes(old, level);

@@ -88,7 +88,9 @@ public:
     // HAW), at most 52.
     constexpr VtdSecondLevelFormat(unsigned levels, bool leaves_2m, bool leaves_1g, bool snoop, unsigned input_width,
                                    unsigned output_width)
-        : levels_(static_cast<uint8_t>(levels)), leaves_2m_(leaves_2m), leaves_1g_(leaves_1g), snoop_(snoop),
+        // A 1 GiB leaf is split into 2 MiB leaves when part of it changes, so
+        // 1 GiB leaves are used only where 2 MiB ones are allowed too.
+        : levels_(static_cast<uint8_t>(levels)), leaves_2m_(leaves_2m), leaves_1g_(leaves_1g && leaves_2m), snoop_(snoop),
           last_input_(min(paging::last_address_for_width(input_width), paging::last_address_for_levels(levels))),
           last_output_(paging::last_address_for_width(min(output_width, 52u))) {}
 

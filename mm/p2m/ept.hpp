@@ -47,7 +47,9 @@ public:
     // IA32_VMX_EPT_VPID_CAP bits 16 (2 MiB) and 17 (1 GiB).
     // output_width: MAXPHYADDR.
     constexpr EptFormat(unsigned levels, bool leaves_2m, bool leaves_1g, unsigned output_width)
-        : levels_(static_cast<uint8_t>(levels)), leaves_2m_(leaves_2m), leaves_1g_(leaves_1g),
+        // A 1 GiB leaf is split into 2 MiB leaves when part of it changes, so
+        // 1 GiB leaves are used only where 2 MiB ones are allowed too.
+        : levels_(static_cast<uint8_t>(levels)), leaves_2m_(leaves_2m), leaves_1g_(leaves_1g && leaves_2m),
           last_output_(paging::last_address_for_width(min(output_width, 52u))) {}
 
     [[nodiscard]] constexpr unsigned levels() const { return levels_; }

@@ -154,9 +154,14 @@ public:
         if (order > capabilities_.max_page_order || !capabilities_.page_selective)
             throw std::logic_error("page-selective invalidation beyond the unit's capability");
         const uint64_t last = address + ((uint64_t{4096} << order) - 1);
+        // A cached leaf goes only when the block covers all of it: for a
+        // superpage, software must give a mask at least as large as the page
+        // (VT-d spec, Invalidate Address Register, AM field: "at least 9" for
+        // 2 MiB), and hardware may keep it after a smaller one.
         for (auto it = translations_.begin(); it != translations_.end();) {
             const Cached& cached = it->second;
-            const bool hit = cached.domain_id == domain_id && cached.base <= last && address <= cached.base + (cached.size - 1);
+            const bool hit = cached.domain_id == domain_id && address <= cached.base &&
+                             cached.base + (cached.size - 1) <= last;
             it = hit ? translations_.erase(it) : std::next(it);
         }
         if (!leaf_only && !keep_paging_structures_) {

@@ -279,7 +279,11 @@ template <typename Case> void run_flush_test(InvalidationCapabilities capabiliti
         }
         for (PhysicalAddress page : scratch) harness.allocator().free_page(page);
     }
-    EXPECT_GT(page_commits, 0u);
+    // A unit whose largest mask is below 2 MiB must flush the whole domain
+    // for any change that splits or merges a superpage (the mask has to
+    // cover the superpage), and this window is mostly superpages; the
+    // page-selective path is covered by the units with larger masks.
+    if (capabilities.max_page_order >= 9) EXPECT_GT(page_commits, 0u);
     EXPECT_GT(silent_commits + domain_commits, 0u);
 }
 

@@ -133,6 +133,12 @@ Status Iommu::initialize(const IommuResources& resources, const IommuSettings& s
         if (!stopped.ok()) return stopped;
     }
 
+    // An exclusion range left by firmware (ExEn, Allow) would let DMA into it
+    // bypass translation for every device; identity maps replace it (IVMD
+    // exclusion ranges become unity maps), so the registers are cleared.
+    registers_.write(Register64::exclusion_base, 0);
+    registers_.write(Register64::exclusion_range_limit, 0);
+
     // Tables. The device table is one block (3.4.1 has a single base).
     const uint32_t entries = DeviceTable::entries_for(unit.highest_device_id);
     const uint64_t table_pages = DeviceTable::pages_for(entries);
@@ -407,10 +413,12 @@ Status Iommu::attach(passthrough::Domain& domain, const pci::PciAddress& device,
         SLUICE_TRY(submit(make_invalidate_device_table_entry(ids[index]), "INVALIDATE_DEVTAB_ENTRY"));
         queued = true;
         const bool domain_changed = !is_valid(previous[index]) || amd::domain_id(previous[index]) != hardware_id;
-        // Translations cached for the device under its old DomainID: real
-        // units tag them by domain, but QEMU 7.2 keeps them by device, so
-        // they would outlive the move.
-        if (translates_with_tables(previous[index]) && domain_changed)
+        // Translations cached for the device under its old DomainID must go
+        // whenever a translating entry changes, even within one domain
+        // (re-attached blocked, pass-through, new root): some units keep
+        // using them after INVALIDATE_DEVTAB_ENTRY alone (Xen advisory
+        // XSA-442), and QEMU 7.2 keys its IOTLB by device, not domain.
+        if (translates_with_tables(previous[index]))
             SLUICE_TRY(submit(make_invalidate_domain(amd::domain_id(previous[index])), "INVALIDATE_IOMMU_PAGES"));
         // Without INVALIDATE_IOMMU_ALL the start could not drop translations
         // a previous owner cached under this DomainID.
@@ -504,7 +512,11 @@ void Iommu::keep_fault(const passthrough::DmaFault& fault) {
 
 void Iommu::service_event_log() {
     if (state_ == IommuState::unused || event_page_ == 0) return;
-    for (Optional<EventLogEntry> entry = events_.take(); entry.has_value(); entry = events_.take()) {
+    // At most one ring's worth per call: a device faulting without pause
+    // keeps the tail moving, and the hypervisor must not spin here forever.
+    uint64_t taken = 0;
+    for (Optional<EventLogEntry> entry = events_.take(); entry.has_value();
+         entry = ++taken < EventLogBuffer::entry_count ? events_.take() : Optional<EventLogEntry>{}) {
         char line[192];
         describe_event(entry.value(), line, sizeof line);
         const DecodedEvent event = decode_event(entry.value());
