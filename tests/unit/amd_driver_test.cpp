@@ -362,6 +362,26 @@ TEST(AmdDriver, PassThroughAndBlockedEntries) {
     EXPECT_EQ(rig.model().count(CommandOpcode::invalidate_devtab_entry), 2u);
 }
 
+TEST(AmdDriver, BlockingADeviceInItsOwnDomainDropsItsCachedTranslations) {
+    // XSA-442: a translating entry that changes without changing its DomainID
+    // (here: re-attached blocked) must still flush that DomainID, or cached
+    // translations keep letting the device reach memory.
+    Rig rig;
+    ASSERT_TRUE(rig.initialize().ok());
+    auto domain = rig.domain(1);
+    ASSERT_TRUE(map_identity(*domain, 0x20'0000, 0x40'0000).ok());
+    ASSERT_TRUE(rig.iommu().attach(*domain, edu, AttachMode::translated).ok());
+    ASSERT_TRUE(rig.model().dma(edu_id, 0x20'0000, true).has_value());  // cached now
+
+    const size_t before = rig.model().executed().size();
+    ASSERT_TRUE(rig.iommu().attach(*domain, edu, AttachMode::blocked).ok());
+    EXPECT_EQ(opcodes(rig.model().executed(), before),
+              (std::vector<CommandOpcode>{CommandOpcode::invalidate_devtab_entry,
+                                          CommandOpcode::invalidate_iommu_pages, CommandOpcode::completion_wait}));
+    EXPECT_EQ(rig.model().cached_translations(), 0u);
+    EXPECT_FALSE(rig.model().dma(edu_id, 0x20'0000, true).has_value());
+}
+
 TEST(AmdDriver, MovingADeviceToAnotherDomainInvalidatesItsEntryAndTheOldTranslations) {
     Rig rig;
     ASSERT_TRUE(rig.initialize().ok());

@@ -109,6 +109,14 @@ TEST(Domain, VtdFormatFollowsTheCapabilityRegister) {
     EXPECT_EQ(deeper.value().levels(), 4u);
     EXPECT_TRUE(deeper.value().snoop());
     EXPECT_EQ(passthrough::VtdSecondLevelFormat::from_capability(0, 48, 46, false).error(), Error::unsupported);
+    // SLLPS with 1 GiB but not 2 MiB: splitting a 1 GiB leaf would need 2 MiB
+    // leaves the unit cannot walk, so neither superpage size is used.
+    const uint64_t only_1g = (qemu & ~(uint64_t{0xf} << 34)) | (uint64_t{0x2} << 34);
+    auto gigabyte_only = passthrough::VtdSecondLevelFormat::from_capability(only_1g, 48, 39, false);
+    ASSERT_TRUE(gigabyte_only.ok());
+    EXPECT_FALSE(gigabyte_only.value().leaf_allowed(2));
+    EXPECT_FALSE(gigabyte_only.value().leaf_allowed(3));
+    EXPECT_FALSE(p2m::EptFormat(4, false, true, 46).leaf_allowed(3));
     auto amd = passthrough::AmdV1Format::for_address_width(48, 6);
     ASSERT_TRUE(amd.ok());
     EXPECT_EQ(amd.value().levels(), 4u);
