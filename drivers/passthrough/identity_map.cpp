@@ -172,6 +172,21 @@ Status identity_unmap(Domain& domain, PhysicalAddress start, PhysicalAddress end
         return Error::not_found;
     }
     IdentityRegion& region = regions[index];
+    if (region.parent == none) {
+        // references counts callers holding this exact range plus regions
+        // nested in it; when only nested ones remain, nobody holds the range
+        // itself, and releasing it again must not pull the mapping from
+        // under them.
+        uint32_t nested = 0;
+        for (const IdentityRegion& other : regions)
+            if (other.in_use && other.parent == index) ++nested;
+        if (region.references <= nested) {
+            logger.error("domain %u: identity unmap [0x%llx, 0x%llx): released more often than mapped (only %u "
+                         "region%s nested in it still hold it)",
+                         domain.id(), printable(start), printable(end), nested, nested == 1 ? "" : "s");
+            return Error::not_found;
+        }
+    }
     if (region.references > 1) {
         --region.references;
         return success();
