@@ -59,14 +59,22 @@ uint64_t frequency_from_pit() {
     pit_channel2.write(static_cast<uint8_t>(count >> 8));
     const uint64_t start = read_time_stamp_counter();
     // A missing PIT reads all ones (output "high" at once) or never changes:
-    // both end here, the first as a zero-length count, the second bounded.
-    uint64_t polls = 0;
-    constexpr uint64_t poll_limit = 100'000'000;
-    while ((system_control.read() & channel2_output) == 0 && ++polls < poll_limit) {
+    // both end here, the first as a zero-length count, the second after a
+    // bound in TSC ticks rather than in polls (a port read can take a
+    // microsecond, so a poll count could stall boot for minutes). 10^10
+    // ticks is at least 10 ms for any TSC up to 1 THz, and at most 10 s for
+    // any TSC of 1 GHz or more.
+    constexpr uint64_t tick_limit = 10'000'000'000;
+    bool expired = false;
+    while ((system_control.read() & channel2_output) == 0) {
+        if (read_time_stamp_counter() - start > tick_limit) {
+            expired = true;
+            break;
+        }
     }
     const uint64_t elapsed = read_time_stamp_counter() - start;
     system_control.write(saved);
-    if (polls >= poll_limit || elapsed == 0) return 0;
+    if (expired || elapsed == 0) return 0;
     return elapsed * 1000 / milliseconds;
 }
 
