@@ -95,6 +95,14 @@ public:
     void set_answering(bool answering) { answering_ = answering; }
     // Pretend the unit was left translating by a previous owner.
     void preset_status(uint32_t status) { status_ = status; }
+    // A previous owner's queue that stopped on a bad descriptor: queued
+    // invalidation on, FSTS.IQE set, descriptors left between head and tail.
+    void preset_stopped_queue(uint64_t head, uint64_t tail) {
+        status_ |= qie;
+        fault_status_ |= iqe;
+        head_ = head;
+        tail_ = tail;
+    }
     void set_register_reads_all_ones(bool all_ones) { all_ones_ = all_ones; }
     // A broken unit for negative tests: page-selective IOTLB invalidations
     // complete but drop nothing.

@@ -155,6 +155,15 @@ TEST_F(VtdUnitTest, TranslationLeftOnByAPreviousOwnerIsTurnedOffFirst) {
     EXPECT_EQ(model->command_writes()[0] & VtdRegisterModel::te, 0u);
 }
 
+TEST_F(VtdUnitTest, AQueueAPreviousOwnerLeftStoppedOnAnErrorIsDiscardedNotWaitedFor) {
+    make_model();
+    model->preset_stopped_queue(0x20, 0x40);
+    ASSERT_TRUE(initialize().ok());
+    EXPECT_FALSE(unit.failed());
+    EXPECT_TRUE(log.contains("invalidation queue stopped on an error"));
+    EXPECT_FALSE(log.contains("timed out"));
+}
+
 // --- GCMD: never a bare command -------------------------------------------------------
 
 TEST_F(VtdUnitTest, EveryCommandAfterEnablingKeepsTranslationOn) {

@@ -202,6 +202,17 @@ Status Unit::start_queued_invalidation() {
 }
 
 Status Unit::stop_queued_invalidation() {
+    // A queue that stopped on an error (6.5.2.10: hardware fetches nothing
+    // more until software clears the error) would never drain: discard what
+    // the previous owner left by moving the tail (software's pointer) back to
+    // the head, then clear the error.
+    const uint32_t fault_status = registers_.read(Register32::fault_status);
+    if ((fault_status & invalidation_errors) != 0) {
+        logger.warning("%s: the previous owner's invalidation queue stopped on an error (FSTS 0x%x); discarding it",
+                       name_, fault_status);
+        registers_.write(Register64::invalidation_queue_tail, registers_.read(Register64::invalidation_queue_head));
+        registers_.write(Register32::fault_status, invalidation_errors);
+    }
     // 11.4.4.1 QIE: the queue must be empty (IQH = IQT) before it is turned off.
     const bool drained = poll_until(*clock_, settings_.timeout_nanoseconds, [&] {
         return registers_.read(Register64::invalidation_queue_head) ==
