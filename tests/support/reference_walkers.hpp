@@ -79,6 +79,13 @@ struct ReferenceStep {
 };
 
 inline constexpr uint64_t bit(unsigned index) { return uint64_t{1} << index; }
+
+// A walk step that ends in a fault of the given kind.
+inline ReferenceStep fault(ReferenceFault kind) {
+    ReferenceStep step;
+    step.fault = kind;
+    return step;
+}
 inline constexpr uint64_t bits_between(unsigned high, unsigned low) {
     return (high >= 63 ? ~uint64_t{0} : (bit(high + 1) - 1)) & ~(bit(low) - 1);
 }
@@ -202,11 +209,6 @@ public:
     }
 
 private:
-    static ReferenceStep fault(ReferenceFault kind) {
-        ReferenceStep step;
-        step.fault = kind;
-        return step;
-    }
     unsigned levels_;
     bool large_2m_, large_1g_;
     unsigned haw_;
@@ -250,11 +252,6 @@ public:
     }
 
 private:
-    static ReferenceStep fault(ReferenceFault kind) {
-        ReferenceStep step;
-        step.fault = kind;
-        return step;
-    }
     unsigned levels_;
 };
 
@@ -299,11 +296,6 @@ public:
     }
 
 private:
-    static ReferenceStep fault(ReferenceFault kind) {
-        ReferenceStep step;
-        step.fault = kind;
-        return step;
-    }
     unsigned levels_;
     bool large_2m_, large_1g_;
     unsigned maxphyaddr_;
@@ -355,11 +347,6 @@ public:
     }
 
 private:
-    static ReferenceStep fault(ReferenceFault kind) {
-        ReferenceStep step;
-        step.fault = kind;
-        return step;
-    }
     bool large_1g_;
     unsigned maxphyaddr_;
 };
