@@ -5,6 +5,7 @@
 // first line on, the console exists before anything can complain, and the
 // boot information is copied before the page allocator may hand out the
 // memory around it.
+#include "arch/x86/apic/apic.hpp"
 #include "arch/x86/cache.hpp"
 #include "arch/x86/clock.hpp"
 #include "arch/x86/console.hpp"
@@ -12,7 +13,9 @@
 #include "arch/x86/interrupts.hpp"
 #include "arch/x86/paging.hpp"
 #include "arch/x86/shutdown.hpp"
+#include "arch/x86/pv/dom0.hpp"
 #include "boot/boot_information.hpp"
+#include "boot/dom0_command_line.hpp"
 #include "drivers/acpi/table_directory.hpp"
 #include "drivers/passthrough/dma_selftest.hpp"
 #include "drivers/passthrough/iommu_options.hpp"
@@ -82,6 +85,9 @@ private:
     uint64_t line_size_ = 0;
 };
 ClflushCache cache_maintenance;
+
+// dom0's command line (start_info.cmd_line holds at most 1024 bytes).
+char dom0_command_line[1024];
 
 // The IOMMU units, the hardware domain and its tables.
 passthrough::IommuSetup iommu_setup;
@@ -166,8 +172,10 @@ extern "C" [[noreturn]] void sluice_main(uint32_t boot_magic, uint32_t boot_info
         x86::finish_fail("boot information at 0x%x unusable: %s", boot_information_address, describe(parsed.error()));
 
     boot_logger.info("command line: \"%s\"", boot_information.command_line);
+    // Xen's convention: what follows " -- " is dom0's, not the hypervisor's.
+    const boot::SplitCommandLine command_line = boot::split_command_line(boot_information.command_line_view());
     cmdline::LogReporter reporter;
-    cmdline::parse_registered(boot_information.command_line_view(), reporter);
+    cmdline::parse_registered(command_line.hypervisor, reporter);
     x86::console_apply_command_line();
     x86::run_requested_crash_test();
 
@@ -233,6 +241,8 @@ extern "C" [[noreturn]] void sluice_main(uint32_t boot_magic, uint32_t boot_info
     // The IOMMU and the hardware domain. Every hardware wait has a time limit
     // from the calibrated TSC.
     x86::clock().calibrate();
+    const Status interrupts_ready = x86::apic::initialize(acpi_tables, x86::direct_map(), x86::clock());
+    if (!interrupts_ready.ok()) x86::finish_fail("apic: %s", describe(interrupts_ready.error()));
     collect_hypervisor_memory();
     const passthrough::Platform platform{acpi_tables,          memory_map,      pci_devices,
                                          configuration,        mmio_mapper,     x86::direct_map(),
@@ -252,5 +262,32 @@ extern "C" [[noreturn]] void sluice_main(uint32_t boot_magic, uint32_t boot_info
             x86::finish_fail("dma-selftest: %u of %u checks failed", result.failed, result.passed + result.failed);
     }
 
-    x86::finish_pass();
+    // dom0: the first boot module is its kernel, the second its initrd.
+    if (boot_information.module_count == 0) {
+        boot_logger.info("no dom0 kernel given (no boot module): set-up done, nothing to run");
+        x86::finish_pass();
+    }
+    const boot::BootModule& kernel = boot_information.modules[0];
+    bool truncated = false;
+    boot::assemble_dom0_command_line(kernel.name(), command_line.dom0_extra, dom0_command_line,
+                                     sizeof dom0_command_line, &truncated);
+    if (truncated || kernel.string_truncated)
+        boot_logger.warning("dom0 command line cut to %zu bytes", sizeof dom0_command_line - 1);
+    boot_logger.info("dom0 command line: \"%s\"", dom0_command_line);
+    x86::pv::Dom0Boot dom0;
+    dom0.kernel = kernel.start;
+    dom0.kernel_length = kernel.end - kernel.start;
+    if (boot_information.module_count > 1) {
+        dom0.initrd = boot_information.modules[1].start;
+        dom0.initrd_length = boot_information.modules[1].end - boot_information.modules[1].start;
+    }
+    if (boot_information.module_count > 2)
+        boot_logger.warning("%zu boot modules given; dom0 uses the first two (kernel, initrd)",
+                            boot_information.module_count);
+    dom0.command_line = StringView(dom0_command_line);
+    dom0.hypervisor_command_line = command_line.hypervisor;
+    dom0.memory_map = &memory_map;
+    dom0.iommu = &iommu_setup;
+    dom0.allocator = &page_allocator;
+    x86::pv::boot_pv_dom0(dom0);
 }

@@ -1,8 +1,10 @@
 set(SLUICE_CORE_SOURCES_BOOT
     boot/boot_information.cpp
+    boot/dom0_command_line.cpp
     boot/multiboot2.cpp
     boot/pvh.cpp)
 set(SLUICE_IMAGE_SOURCES_BOOT
     boot/main.cpp)
 set(SLUICE_TEST_SOURCES_BOOT
-    tests/unit/boot_information_test.cpp)
+    tests/unit/boot_information_test.cpp
+    tests/unit/dom0_command_line_test.cpp)

@@ -13,7 +13,31 @@ inline constexpr uint64_t cr4_physical_address_extension = uint64_t{1} << 5;
 // Model-specific registers (Intel SDM Vol. 4).
 enum class ModelSpecificRegister : uint32_t {
     extended_feature_enable = 0xc0000080,  // IA32_EFER
+    system_call_target = 0xc0000081,       // IA32_STAR: SYSCALL/SYSRET selectors
+    long_mode_system_call_target = 0xc0000082,  // IA32_LSTAR: 64-bit SYSCALL entry
+    compatibility_system_call_target = 0xc0000083,  // IA32_CSTAR (AMD): compatibility-mode SYSCALL entry
+    system_call_flag_mask = 0xc0000084,    // IA32_FMASK: RFLAGS bits SYSCALL clears
+    fs_base = 0xc0000100,                  // IA32_FS_BASE
+    gs_base = 0xc0000101,                  // IA32_GS_BASE
+    kernel_gs_base = 0xc0000102,           // IA32_KERNEL_GS_BASE: what SWAPGS exchanges with GS_BASE
 };
+
+// IA32_EFER bits (Intel SDM Vol. 3A, "IA32_EFER MSR").
+inline constexpr uint64_t efer_system_call_enable = uint64_t{1} << 0;
+
+// RFLAGS bits (Intel SDM Vol. 1, "EFLAGS Register").
+inline constexpr uint64_t rflags_carry = uint64_t{1} << 0;
+inline constexpr uint64_t rflags_trap = uint64_t{1} << 8;
+inline constexpr uint64_t rflags_interrupt = uint64_t{1} << 9;
+inline constexpr uint64_t rflags_direction = uint64_t{1} << 10;
+inline constexpr uint64_t rflags_io_privilege = uint64_t{3} << 12;
+inline constexpr uint64_t rflags_nested_task = uint64_t{1} << 14;
+inline constexpr uint64_t rflags_resume = uint64_t{1} << 16;
+inline constexpr uint64_t rflags_virtual_8086 = uint64_t{1} << 17;
+inline constexpr uint64_t rflags_alignment_check = uint64_t{1} << 18;
+inline constexpr uint64_t rflags_virtual_interrupt = uint64_t{1} << 19;
+inline constexpr uint64_t rflags_virtual_interrupt_pending = uint64_t{1} << 20;
+inline constexpr uint64_t rflags_identification = uint64_t{1} << 21;
 
 inline uint64_t read_cr0() {
     uint64_t value;
@@ -64,6 +88,12 @@ inline CpuidResult cpuid(uint32_t leaf, uint32_t subleaf = 0) {
 inline void flush_tlb() { write_cr3(read_cr3()); }
 
 inline void disable_interrupts() { asm volatile("cli" ::: "memory"); }
+inline void enable_interrupts() { asm volatile("sti" ::: "memory"); }
+// STI's one-instruction shadow makes "sti; hlt" wait for an interrupt
+// without a window in which one could arrive before the HLT.
+inline void wait_for_interrupt() { asm volatile("sti; hlt; cli" ::: "memory"); }
+inline void swap_gs_bases() { asm volatile("swapgs" ::: "memory"); }
+inline void invalidate_page(uint64_t address) { asm volatile("invlpg (%0)" : : "r"(address) : "memory"); }
 
 // Stops this CPU for good: with interrupts off only an NMI or SMI wakes hlt,
 // and the loop sends it straight back.

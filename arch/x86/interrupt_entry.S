@@ -26,7 +26,22 @@ sluice_interrupt_stubs:
     .global sluice_interrupt_stubs_end
 sluice_interrupt_stubs_end:
 
-interrupt_common:
+// Offsets in struct InterruptFrame (arch/x86/interrupts.hpp).
+#define FRAME_VECTOR 120
+#define FRAME_CS 144
+#define FRAME_SIZE 176
+#define ALIAS_BASE 0xffff828000000000
+#define FLAT_RING3_CS64 0xe033
+#define FLAT_RING3_SS64 0xe02b
+#define SYSCALL_VECTOR 256
+#define COMPATIBILITY_SYSCALL_VECTOR 257
+
+// The stubs run at their alias address (the IDT points there, see
+// arch/x86/address_space.hpp), so every reference to data is RIP-relative:
+// it then names the alias copy, mapped under the guest's CR3 too. C++ is
+// reached through absolute (link-time, identity-mapped) addresses once CR3
+// holds the hypervisor's tables.
+.macro save_registers
     push %rax
     push %rbx
     push %rcx
@@ -42,11 +57,9 @@ interrupt_common:
     push %r13
     push %r14
     push %r15
-    cld
-    mov %rsp, %rdi
-    // The frame is 22 quadwords on a stack the CPU aligned to 16 bytes before
-    // pushing, so RSP is 16-byte aligned here as the ABI requires at a call.
-    call sluice_handle_interrupt
+.endm
+
+.macro restore_registers
     pop %r15
     pop %r14
     pop %r13
@@ -62,5 +75,77 @@ interrupt_common:
     pop %rcx
     pop %rbx
     pop %rax
+.endm
+
+interrupt_common:
+    save_registers
+    cld
+    testb $3, FRAME_CS(%rsp)
+    jnz from_guest
+    mov %rsp, %rdi
+    // The frame is 22 quadwords on a stack the CPU aligned to 16 bytes before
+    // pushing, so RSP is 16-byte aligned here as the ABI requires at a call.
+    movabs $sluice_handle_interrupt, %rax
+    call *%rax
+    restore_registers
     add $16, %rsp                    // vector and error code
     iretq
+
+// From ring 3: the processor switched to TSS.RSP0, the top of the guest
+// entry stack. Take the hypervisor's tables, then let C++ decide; it never
+// returns here but leaves through sluice_return_to_guest.
+from_guest:
+    mov sluice_hypervisor_cr3(%rip), %rax
+    mov %rax, %cr3
+    mov %rsp, %rdi
+    movabs $sluice_handle_guest_interrupt, %rax
+    call *%rax
+    ud2
+
+// SYSCALL from ring 3 (LSTAR, and CSTAR for compatibility mode): RCX =
+// guest RIP, R11 = guest RFLAGS, RSP still the guest's, interrupts masked by
+// FMASK. Builds the same frame an exception from ring 3 leaves, with the
+// given vector.
+.macro system_call_entry name, vector
+    .balign 16
+    .global \name
+\name:
+    mov %rsp, syscall_guest_stack(%rip)
+    mov sluice_guest_entry_stack_top(%rip), %rsp
+    pushq $FLAT_RING3_SS64
+    pushq syscall_guest_stack(%rip)
+    push %r11
+    pushq $FLAT_RING3_CS64
+    push %rcx
+    pushq $0
+    pushq $\vector
+    jmp from_guest_system_call
+.endm
+
+    system_call_entry sluice_syscall_entry, SYSCALL_VECTOR
+    system_call_entry sluice_compatibility_syscall_entry, COMPATIBILITY_SYSCALL_VECTOR
+
+from_guest_system_call:
+    save_registers
+    cld
+    jmp from_guest
+
+// void sluice_return_to_guest(InterruptFrame* frame, uint64_t guest_cr3)
+// Called from C++ (identity-mapped code) with frame on the guest entry stack
+// (an alias address). Moves to the alias copy of the code, loads the guest's
+// tables and returns to ring 3 with the frame's registers.
+    .balign 16
+    .global sluice_return_to_guest
+sluice_return_to_guest:
+    mov %rdi, %rsp
+    movabs $(ALIAS_BASE + 1f), %rax
+    jmp *%rax
+1:  mov %rsi, %cr3
+    restore_registers
+    add $16, %rsp                    // vector and error code
+    iretq
+
+    .section .bss
+    .balign 8
+syscall_guest_stack:
+    .quad 0

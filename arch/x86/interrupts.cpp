@@ -1,5 +1,6 @@
 #include "arch/x86/interrupts.hpp"
 
+#include "arch/x86/apic/apic.hpp"
 #include "arch/x86/console.hpp"
 #include "arch/x86/cpu.hpp"
 #include "arch/x86/paging.hpp"
@@ -176,6 +177,12 @@ using namespace sluice::x86;
 extern "C" void sluice_handle_interrupt(InterruptFrame* frame) {
     const uint64_t fault_address = read_cr2();
     const unsigned vector = static_cast<unsigned>(frame->vector);
+    // External interrupts go to the handlers registered with the APIC layer,
+    // which sends the EOI; exceptions (and anything before the APIC is up)
+    // stay fatal.
+    if (vector >= exception_vector_count && vector < interrupt_vector_count &&
+        apic::handle_external_interrupt(static_cast<uint8_t>(vector)))
+        return;
     if (reporting) finish_fail("CPU exception %u while reporting an earlier one", vector);
     reporting = true;
 

@@ -1,6 +1,7 @@
 # Hardware access and the image's own run time: image only.
 set(SLUICE_IMAGE_SOURCES_ARCH_X86
     arch/x86/entry.S
+    arch/x86/address_space.cpp
     arch/x86/interrupt_entry.S
     arch/x86/clock.cpp
     arch/x86/console.cpp

@@ -16,6 +16,11 @@ A scenario is a TOML file (see tests/boot/scenarios/ and docs/testing.md):
     trace_events = [...]       # QEMU trace events to record
     [expect_trace_count]       # regex = exact number of matching trace lines
     timeout_seconds = 60
+    dom0 = "pv_checks"         # a built guest (<build>/tests/guests/<name>.elf) or a path
+                               # relative to the scenario; boot module 0
+    dom0_cmdline = "tests=all" # dom0's command line (after " -- " under -kernel, the module
+                               # string under iso)
+    dom0_initrd = "file"       # boot module 1, relative to the scenario (iso only)
 
 On failure the whole console log (and the QEMU command) is printed, and kept
 in --log-directory.
@@ -35,8 +40,15 @@ import boot_qemu  # noqa: E402
 KNOWN_KEYS = {
     "description", "boot", "vendor", "iommu_options", "command_line", "qemu_arguments", "expect_verdict",
     "expect", "forbid", "expect_count", "trace_events", "expect_trace_count", "timeout_seconds", "memory",
-    "edu_devices", "cpu", "files",
+    "edu_devices", "cpu", "files", "dom0", "dom0_cmdline", "dom0_initrd",
 }
+
+
+def resolve_dom0(name: str, guest_directory: Path, scenario_directory: Path) -> Path:
+    """A bare name is a guest the build made (tests/guests/<name>.elf); anything else a path."""
+    if "/" not in name and not name.endswith(".elf"):
+        return guest_directory / f"{name}.elf"
+    return scenario_directory / name
 
 
 def check_in_order(lines: list[str], patterns: list[str], problems: list[str]) -> None:
@@ -58,6 +70,8 @@ def main() -> int:
     parser.add_argument("--image", type=Path, required=True)
     parser.add_argument("--iso", type=Path, help="unused: scenarios build their own ISO with their command line")
     parser.add_argument("--log-directory", type=Path, required=True)
+    parser.add_argument("--guest-directory", type=Path,
+                        help="where the built guests are (default: tests/guests/ beside the image)")
     parser.add_argument("scenario", type=Path)
     arguments = parser.parse_args()
 
@@ -79,6 +93,12 @@ def main() -> int:
     for generated in scenario.get("files", []):
         extra = [argument.replace("{" + generated + "}", str(scenario_directory / generated)) for argument in extra]
 
+    guest_directory = arguments.guest_directory or arguments.image.parent / "tests" / "guests"
+    dom0 = resolve_dom0(scenario["dom0"], guest_directory, scenario_directory) if "dom0" in scenario else None
+    dom0_initrd = scenario_directory / scenario["dom0_initrd"] if "dom0_initrd" in scenario else None
+    if dom0 is None and ("dom0_cmdline" in scenario or dom0_initrd is not None):
+        print(f"{arguments.scenario}: dom0_cmdline and dom0_initrd need a dom0 key")
+        return 1
     request = boot_qemu.BootRequest(
         image=arguments.image,
         command_line=scenario.get("command_line", "console=com1"),
@@ -92,8 +112,15 @@ def main() -> int:
         trace_events=scenario.get("trace_events", []),
         trace_file=trace_log,
         timeout_seconds=scenario.get("timeout_seconds", 60),
+        dom0=dom0,
+        dom0_command_line=scenario.get("dom0_cmdline", ""),
+        dom0_initrd=dom0_initrd,
     )
-    outcome = boot_qemu.boot(request)
+    try:
+        outcome = boot_qemu.boot(request)
+    except boot_qemu.BootRequestError as problem:
+        print(f"{arguments.scenario}: {problem}")
+        return 1
     console_log.write_text(outcome.console)
     lines = outcome.console.splitlines()
 

@@ -4,6 +4,8 @@
 // units and reserved regions whose scopes are endpoints on bus 0.
 #pragma once
 
+#include "support/little_endian_bytes.hpp"
+
 #include <drivers/pci/address.hpp>
 
 #include <cstdint>
@@ -15,20 +17,11 @@
 namespace sluice::testing {
 namespace dmar {
 
-using Bytes = std::vector<uint8_t>;
+using sluice::testing::Bytes;
 
-inline void put16(Bytes& bytes, uint16_t value) {
-    bytes.push_back(static_cast<uint8_t>(value));
-    bytes.push_back(static_cast<uint8_t>(value >> 8));
-}
-inline void put32(Bytes& bytes, uint32_t value) {
-    put16(bytes, static_cast<uint16_t>(value));
-    put16(bytes, static_cast<uint16_t>(value >> 16));
-}
-inline void put64(Bytes& bytes, uint64_t value) {
-    put32(bytes, static_cast<uint32_t>(value));
-    put32(bytes, static_cast<uint32_t>(value >> 32));
-}
+using sluice::testing::put16;
+using sluice::testing::put32;
+using sluice::testing::put64;
 
 // 8.3.1 device scope entry; length is 6 + 2 * hops unless overridden.
 inline Bytes scope(uint8_t type, uint8_t start_bus, std::vector<std::pair<uint8_t, uint8_t>> path,

@@ -1,0 +1,674 @@
+#include "arch/x86/pv/hypercalls.hpp"
+
+#include <public/callback.hpp>
+#include <public/errno.hpp>
+#include <public/event_channel.hpp>
+#include <public/features.hpp>
+#include <public/memory.hpp>
+#include <public/physdev.hpp>
+#include <public/sched.hpp>
+#include <public/vcpu.hpp>
+#include <public/version.hpp>
+
+#include <sluice/log.hpp>
+#include <sluice/utility.hpp>
+
+namespace sluice::x86::pv {
+namespace {
+
+constexpr Logger logger{"pv"};
+
+// Xen 4.17's version, which guests built against that ABI expect to see.
+constexpr uint32_t version_major = 4;
+constexpr uint32_t version_minor = 17;
+
+int64_t error(int32_t code) { return -int64_t{code}; }
+
+// Arguments of a hypercall (x86-64: RDI, RSI, RDX, R10, R8, R9).
+struct Arguments {
+    uint64_t values[6];
+};
+
+Arguments arguments_of(const InterruptFrame& frame) {
+    return Arguments{{frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9}};
+}
+
+GuestMemory kernel_memory(const PvDomainContext& domain) {
+    return GuestMemory(*domain.memory, *domain.frames, domain.vcpu->kernel_page_table);
+}
+
+constexpr const char* hypercall_names[] = {
+    "set_trap_table", "mmu_update", "set_gdt", "stack_switch", "set_callbacks", "fpu_taskswitch",
+    "sched_op_compat", "platform_op", "set_debugreg", "get_debugreg", "update_descriptor", "11",
+    "memory_op", "multicall", "update_va_mapping", "set_timer_op", "event_channel_op_compat",
+    "xen_version", "console_io", "physdev_op_compat", "grant_table_op", "vm_assist",
+    "update_va_mapping_otherdomain", "iret", "vcpu_op", "set_segment_base", "mmuext_op", "xsm_op",
+    "nmi_op", "sched_op", "callback_op", "xenoprof_op", "event_channel_op", "physdev_op", "hvm_op",
+    "sysctl", "domctl", "kexec_op", "tmem_op", "argo_op", "xenpmu_op", "dm_op", "hypfs_op",
+};
+
+// --- console_io ---------------------------------------------------------------
+
+void console_put(PvDomainContext& domain, char character) {
+    if (character == '\n' || domain.console_length == sizeof domain.console_line) {
+        domain.services->guest_console_line(domain.vcpu->domain_id,
+                                            StringView(domain.console_line, domain.console_length));
+        domain.console_length = 0;
+        if (character == '\n') return;
+    }
+    if (character == '\r') return;
+    // Control characters other than tab would let a guest rewrite the
+    // hypervisor's console; they are shown as '?'.
+    const bool printable = (character >= 0x20 && character < 0x7f) || character == '\t';
+    domain.console_line[domain.console_length++] = printable ? character : '?';
+}
+
+int64_t console_io(PvDomainContext& domain, const Arguments& arguments) {
+    const uint64_t command = arguments.values[0];
+    const uint64_t count = arguments.values[1];
+    const uint64_t buffer = arguments.values[2];
+    if (command == xen::CONSOLEIO_write) {
+        const GuestMemory memory = kernel_memory(domain);
+        char chunk[128];
+        for (uint64_t done = 0; done < count;) {
+            const size_t length = static_cast<size_t>(min<uint64_t>(sizeof chunk, count - done));
+            if (!memory.copy_from(chunk, buffer + done, length).ok()) return error(xen::XEN_EFAULT);
+            for (size_t index = 0; index < length; ++index) console_put(domain, chunk[index]);
+            done += length;
+        }
+        return 0;
+    }
+    if (command == xen::CONSOLEIO_read) {
+        char chunk[128];
+        const size_t length = domain.services->guest_console_read(chunk, static_cast<size_t>(min<uint64_t>(count, sizeof chunk)));
+        if (length != 0 && !kernel_memory(domain).copy_to(buffer, chunk, length).ok()) return error(xen::XEN_EFAULT);
+        return static_cast<int64_t>(length);
+    }
+    return error(xen::XEN_ENOSYS);
+}
+
+// --- xen_version ------------------------------------------------------------------
+
+template <size_t Size> int64_t copy_string(PvDomainContext& domain, uint64_t address, const char* text) {
+    char buffer[Size] = {};
+    for (size_t index = 0; index + 1 < Size && text[index] != '\0'; ++index) buffer[index] = text[index];
+    return kernel_memory(domain).copy_to(address, buffer, Size).ok() ? 0 : error(xen::XEN_EFAULT);
+}
+
+// XENFEAT_* bits of submap 0 this hypervisor honours for a PV dom0.
+uint32_t pv_features() {
+    return (1u << xen::XENFEAT_pae_pgdir_above_4gb) | (1u << xen::XENFEAT_mmu_pt_update_preserve_ad) |
+           (1u << xen::XENFEAT_dom0);
+}
+
+int64_t xen_version(PvDomainContext& domain, const Arguments& arguments) {
+    const uint64_t command = arguments.values[0];
+    const uint64_t address = arguments.values[1];
+    switch (command) {
+    case xen::XENVER_version: return (version_major << 16) | version_minor;
+    case xen::XENVER_extraversion: return copy_string<xen::XEN_EXTRAVERSION_LEN>(domain, address, "-sluice");
+    case xen::XENVER_capabilities:
+        return copy_string<xen::XEN_CAPABILITIES_INFO_LEN>(domain, address, "xen-3.0-x86_64 ");
+    case xen::XENVER_changeset: return copy_string<xen::XEN_CHANGESET_INFO_LEN>(domain, address, "sluice");
+    case xen::XENVER_compile_info: {
+        xen::xen_compile_info information{};
+        const char* compiler = "clang";
+        for (size_t index = 0; compiler[index] != '\0'; ++index) information.compiler[index] = compiler[index];
+        return kernel_memory(domain).write(address, information).ok() ? 0 : error(xen::XEN_EFAULT);
+    }
+    case xen::XENVER_platform_parameters: {
+        const xen::xen_platform_parameters parameters{xen::HYPERVISOR_VIRT_START};
+        return kernel_memory(domain).write(address, parameters).ok() ? 0 : error(xen::XEN_EFAULT);
+    }
+    case xen::XENVER_get_features: {
+        xen::xen_feature_info information{};
+        const GuestMemory memory = kernel_memory(domain);
+        if (!memory.read(address, information).ok()) return error(xen::XEN_EFAULT);
+        information.submap = information.submap_idx == 0 ? pv_features() : 0;
+        if (information.submap_idx >= xen::XENFEAT_NR_SUBMAPS) return error(xen::XEN_EINVAL);
+        return memory.write(address, information).ok() ? 0 : error(xen::XEN_EFAULT);
+    }
+    case xen::XENVER_pagesize: return page_size;
+    case xen::XENVER_guest_handle: {
+        const uint8_t handle[16] = {};
+        return kernel_memory(domain).copy_to(address, handle, sizeof handle).ok() ? 0 : error(xen::XEN_EFAULT);
+    }
+    case xen::XENVER_commandline: {
+        char line[1024] = {};
+        const StringView text = domain.hypervisor_command_line;
+        for (size_t index = 0; index < text.length() && index + 1 < sizeof line; ++index) line[index] = text[index];
+        return kernel_memory(domain).copy_to(address, line, sizeof line).ok() ? 0 : error(xen::XEN_EFAULT);
+    }
+    default: return error(xen::XEN_ENOSYS);
+    }
+}
+
+// --- Callbacks and traps ---------------------------------------------------------
+
+bool guest_address(uint64_t address) {
+    return is_canonical(address) && (address < xen::HYPERVISOR_VIRT_START || address >= xen::HYPERVISOR_VIRT_END);
+}
+
+int64_t set_trap_table(PvDomainContext& domain, const Arguments& arguments) {
+    uint64_t address = arguments.values[0];
+    if (address == 0) {
+        for (TrapHandler& trap : domain.vcpu->traps) trap = TrapHandler{};
+        return 0;
+    }
+    const GuestMemory memory = kernel_memory(domain);
+    // The table ends at an entry with address 0 (xen.h, set_trap_table);
+    // at most one entry per vector can matter, so a longer table is bad.
+    for (unsigned count = 0; count <= Vcpu::trap_count; ++count, address += sizeof(xen::trap_info)) {
+        xen::trap_info entry{};
+        if (!memory.read(address, entry).ok()) return error(xen::XEN_EFAULT);
+        if (entry.address == 0) return 0;
+        if (!guest_address(entry.address)) return error(xen::XEN_EINVAL);
+        domain.vcpu->traps[entry.vector] = TrapHandler{entry.address, entry.cs, entry.flags, true};
+    }
+    return error(xen::XEN_EINVAL);
+}
+
+GuestCallback* callback_slot(Vcpu& vcpu, uint16_t type) {
+    switch (type) {
+    case xen::CALLBACKTYPE_event: return &vcpu.event_callback;
+    case xen::CALLBACKTYPE_failsafe: return &vcpu.failsafe_callback;
+    case xen::CALLBACKTYPE_syscall: return &vcpu.syscall_callback;
+    case xen::CALLBACKTYPE_syscall32: return &vcpu.syscall32_callback;
+    case xen::CALLBACKTYPE_sysenter: return &vcpu.sysenter_callback;
+    case xen::CALLBACKTYPE_nmi: return &vcpu.nmi_callback;
+    default: return nullptr;
+    }
+}
+
+int64_t callback_op(PvDomainContext& domain, const Arguments& arguments) {
+    const GuestMemory memory = kernel_memory(domain);
+    if (arguments.values[0] == xen::CALLBACKOP_register) {
+        xen::callback_register request{};
+        if (!memory.read(arguments.values[1], request).ok()) return error(xen::XEN_EFAULT);
+        GuestCallback* slot = callback_slot(*domain.vcpu, request.type);
+        if (slot == nullptr) return error(xen::XEN_EINVAL);
+        if (!guest_address(request.address)) return error(xen::XEN_EINVAL);
+        *slot = GuestCallback{request.address, (request.flags & xen::CALLBACKF_mask_events) != 0, true};
+        return 0;
+    }
+    if (arguments.values[0] == xen::CALLBACKOP_unregister) {
+        xen::callback_unregister request{};
+        if (!memory.read(arguments.values[1], request).ok()) return error(xen::XEN_EFAULT);
+        GuestCallback* slot = callback_slot(*domain.vcpu, request.type);
+        if (slot == nullptr) return error(xen::XEN_EINVAL);
+        // Xen refuses to unregister the NMI callback's absence... keep it
+        // simple: any registered callback may go.
+        *slot = GuestCallback{};
+        return 0;
+    }
+    return error(xen::XEN_ENOSYS);
+}
+
+int64_t set_callbacks(PvDomainContext& domain, const Arguments& arguments) {
+    // x86-64: event address, failsafe address, syscall address.
+    for (unsigned index = 0; index < 3; ++index)
+        if (!guest_address(arguments.values[index])) return error(xen::XEN_EINVAL);
+    Vcpu& vcpu = *domain.vcpu;
+    vcpu.event_callback = GuestCallback{arguments.values[0], true, true};
+    vcpu.failsafe_callback = GuestCallback{arguments.values[1], false, true};
+    vcpu.syscall_callback = GuestCallback{arguments.values[2], false, true};
+    return 0;
+}
+
+int64_t stack_switch(PvDomainContext& domain, const Arguments& arguments) {
+    if (!guest_address(arguments.values[1])) return error(xen::XEN_EINVAL);
+    domain.vcpu->kernel_stack_segment = static_cast<uint16_t>(arguments.values[0]);
+    domain.vcpu->kernel_stack_pointer = arguments.values[1];
+    return 0;
+}
+
+int64_t fpu_taskswitch(PvDomainContext& domain, const Arguments& arguments) {
+    domain.vcpu->task_switched = arguments.values[0] != 0;
+    domain.services->set_task_switched(domain.vcpu->task_switched);
+    return 0;
+}
+
+int64_t vm_assist(PvDomainContext& domain, const Arguments& arguments) {
+    const uint64_t command = arguments.values[0];
+    const uint64_t type = arguments.values[1];
+    // The assists this hypervisor implements for 64-bit PV: none changes
+    // behaviour Sluice has, so they are recorded. Writable page tables (the
+    // trap-and-emulate assist) are not offered.
+    const bool supported = type == xen::VMASST_TYPE_pae_extended_cr3 || type == xen::VMASST_TYPE_runstate_update_flag ||
+                           type == xen::VMASST_TYPE_m2p_strict || type == xen::VMASST_TYPE_architectural_iopl;
+    if (!supported || type >= 64) return error(xen::XEN_EINVAL);
+    if (command == xen::VMASST_CMD_enable) domain.vcpu->vm_assists |= uint64_t{1} << type;
+    else if (command == xen::VMASST_CMD_disable) domain.vcpu->vm_assists &= ~(uint64_t{1} << type);
+    else return error(xen::XEN_EINVAL);
+    if (type == xen::VMASST_TYPE_architectural_iopl) domain.services->update_port_access();
+    return 0;
+}
+
+int64_t set_segment_base(PvDomainContext& domain, const Arguments& arguments) {
+    const uint64_t which = arguments.values[0];
+    const uint64_t value = arguments.values[1];
+    if (which != xen::SEGBASE_GS_USER_SEL && !is_canonical(value)) return error(xen::XEN_EINVAL);
+    return domain.services->set_segment_base(static_cast<unsigned>(which), value).ok() ? 0 : error(xen::XEN_EINVAL);
+}
+
+// --- Scheduling and time ------------------------------------------------------------
+
+int64_t shutdown(PvDomainContext& domain, uint64_t reason) {
+    if (reason > xen::SHUTDOWN_MAX) return error(xen::XEN_EINVAL);
+    // Whatever the guest printed without a final newline still shows.
+    if (domain.console_length != 0) console_put(domain, '\n');
+    domain.services->shutdown(domain.vcpu->domain_id, static_cast<unsigned>(reason));
+    return 0;
+}
+
+int64_t sched_op(PvDomainContext& domain, const Arguments& arguments) {
+    const uint64_t command = arguments.values[0];
+    switch (command) {
+    case xen::SCHEDOP_yield: return 0;
+    case xen::SCHEDOP_block:
+        // Blocking unmasks events (sched.h: "the vCPU's event-delivery mask
+        // is cleared").
+        set_upcall_mask(*domain.vcpu, *domain.memory, 0);
+        domain.services->block();
+        return 0;
+    case xen::SCHEDOP_shutdown:
+    case xen::SCHEDOP_shutdown_code: {
+        xen::sched_shutdown request{};
+        if (!kernel_memory(domain).read(arguments.values[1], request).ok()) return error(xen::XEN_EFAULT);
+        if (command == xen::SCHEDOP_shutdown_code) return request.reason <= xen::SHUTDOWN_MAX ? 0 : error(xen::XEN_EINVAL);
+        return shutdown(domain, request.reason);
+    }
+    default: return error(xen::XEN_ENOSYS);
+    }
+}
+
+int64_t sched_op_compat(PvDomainContext& domain, const Arguments& arguments) {
+    // The pre-3.0.2 form passes the shutdown reason itself.
+    if (arguments.values[0] == xen::SCHEDOP_shutdown) return shutdown(domain, arguments.values[1]);
+    if (arguments.values[0] == xen::SCHEDOP_yield) return 0;
+    if (arguments.values[0] == xen::SCHEDOP_block) {
+        set_upcall_mask(*domain.vcpu, *domain.memory, 0);
+        domain.services->block();
+        return 0;
+    }
+    return error(xen::XEN_ENOSYS);
+}
+
+int64_t set_timer_op(PvDomainContext& domain, const Arguments& arguments) {
+    domain.vcpu->timer_deadline = arguments.values[0];
+    domain.services->set_timer(arguments.values[0]);
+    return 0;
+}
+
+int64_t vcpu_op(PvDomainContext& domain, const Arguments& arguments) {
+    const uint64_t command = arguments.values[0];
+    const uint64_t vcpu_id = arguments.values[1];
+    const uint64_t address = arguments.values[2];
+    if (vcpu_id != 0) return error(xen::XEN_ENOENT);
+    const GuestMemory memory = kernel_memory(domain);
+    switch (command) {
+    case xen::VCPUOP_is_up: return 1;
+    case xen::VCPUOP_up: return 0;
+    case xen::VCPUOP_set_singleshot_timer: {
+        xen::vcpu_set_singleshot_timer request{};
+        if (!memory.read(address, request).ok()) return error(xen::XEN_EFAULT);
+        if ((request.flags & xen::VCPU_SSHOTTMR_future) && request.timeout_abs_ns < domain.services->system_time())
+            return error(xen::XEN_ETIME);
+        domain.vcpu->timer_deadline = request.timeout_abs_ns;
+        domain.services->set_timer(request.timeout_abs_ns);
+        return 0;
+    }
+    case xen::VCPUOP_stop_singleshot_timer:
+        domain.vcpu->timer_deadline = 0;
+        domain.services->set_timer(0);
+        return 0;
+    case xen::VCPUOP_stop_periodic_timer: return 0;
+    case xen::VCPUOP_register_vcpu_info: {
+        xen::vcpu_register_vcpu_info request{};
+        if (!memory.read(address, request).ok()) return error(xen::XEN_EFAULT);
+        if (request.offset > page_size - sizeof(xen::vcpu_info)) return error(xen::XEN_EINVAL);
+        if (!domain.frames->is_guest_ram(request.mfn)) return error(xen::XEN_EINVAL);
+        // The current contents move along, so pending state and the mask
+        // survive the move.
+        const PhysicalAddress target = request.mfn * page_size + request.offset;
+        uint8_t contents[sizeof(xen::vcpu_info)];
+        if (!domain.memory->read_bytes(domain.vcpu->vcpu_info, contents, sizeof contents).ok() ||
+            !domain.memory->write_bytes(target, contents, sizeof contents).ok())
+            return error(xen::XEN_EFAULT);
+        domain.vcpu->vcpu_info = target;
+        return 0;
+    }
+    default: return error(xen::XEN_ENOSYS);
+    }
+}
+
+// --- Event channels ------------------------------------------------------------------
+
+int64_t event_channel_op(PvDomainContext& domain, const Arguments& arguments) {
+    const uint64_t command = arguments.values[0];
+    const uint64_t address = arguments.values[1];
+    const GuestMemory memory = kernel_memory(domain);
+    EventChannels& events = *domain.events;
+    switch (command) {
+    case xen::EVTCHNOP_bind_virq: {
+        xen::evtchn_bind_virq request{};
+        if (!memory.read(address, request).ok()) return error(xen::XEN_EFAULT);
+        if (request.vcpu != 0) return error(xen::XEN_ENOENT);
+        if (request.virq >= EventChannels::virq_count) return error(xen::XEN_EINVAL);
+        const Result<unsigned> port = events.bind_virq(request.virq);
+        if (!port.ok()) return error(port.error() == Error::already_exists ? xen::XEN_EEXIST : xen::XEN_ENOSPC);
+        request.port = port.value();
+        return memory.write(address, request).ok() ? 0 : error(xen::XEN_EFAULT);
+    }
+    case xen::EVTCHNOP_bind_ipi: {
+        xen::evtchn_bind_ipi request{};
+        if (!memory.read(address, request).ok()) return error(xen::XEN_EFAULT);
+        if (request.vcpu != 0) return error(xen::XEN_ENOENT);
+        const Result<unsigned> port = events.bind_ipi();
+        if (!port.ok()) return error(xen::XEN_ENOSPC);
+        request.port = port.value();
+        return memory.write(address, request).ok() ? 0 : error(xen::XEN_EFAULT);
+    }
+    case xen::EVTCHNOP_alloc_unbound: {
+        xen::evtchn_alloc_unbound request{};
+        if (!memory.read(address, request).ok()) return error(xen::XEN_EFAULT);
+        if (request.dom != xen::DOMID_SELF && request.dom != domain.vcpu->domain_id) return error(xen::XEN_EPERM);
+        // Only one domain exists: the remote end can only be dom0 itself.
+        if (request.remote_dom != xen::DOMID_SELF && request.remote_dom != domain.vcpu->domain_id)
+            return error(xen::XEN_ESRCH);
+        const Result<unsigned> port = events.allocate_unbound();
+        if (!port.ok()) return error(xen::XEN_ENOSPC);
+        request.port = port.value();
+        return memory.write(address, request).ok() ? 0 : error(xen::XEN_EFAULT);
+    }
+    case xen::EVTCHNOP_close: {
+        xen::evtchn_close request{};
+        if (!memory.read(address, request).ok()) return error(xen::XEN_EFAULT);
+        return events.close(request.port).ok() ? 0 : error(xen::XEN_EINVAL);
+    }
+    case xen::EVTCHNOP_send: {
+        xen::evtchn_send request{};
+        if (!memory.read(address, request).ok()) return error(xen::XEN_EFAULT);
+        if (events.state(request.port) != EventChannels::State::ipi) return error(xen::XEN_EINVAL);
+        events.raise(request.port, *domain.memory, domain.shared_info, domain.vcpu->vcpu_info);
+        return 0;
+    }
+    case xen::EVTCHNOP_unmask: {
+        xen::evtchn_unmask request{};
+        if (!memory.read(address, request).ok()) return error(xen::XEN_EFAULT);
+        if (request.port >= EventChannels::port_capacity) return error(xen::XEN_EINVAL);
+        events.unmask(request.port, *domain.memory, domain.shared_info, domain.vcpu->vcpu_info);
+        return 0;
+    }
+    default: return error(xen::XEN_ENOSYS);
+    }
+}
+
+// --- physdev_op ------------------------------------------------------------------------
+
+int64_t physdev_op(PvDomainContext& domain, uint64_t command, uint64_t address) {
+    if (command == xen::PHYSDEVOP_set_iopl) {
+        xen::physdev_set_iopl request{};
+        if (!kernel_memory(domain).read(address, request).ok()) return error(xen::XEN_EFAULT);
+        if (request.iopl > 3) return error(xen::XEN_EINVAL);
+        domain.vcpu->io_privilege = static_cast<uint8_t>(request.iopl);
+        domain.services->update_port_access();
+        return 0;
+    }
+    return error(xen::XEN_ENOSYS);
+}
+
+// --- memory_op -------------------------------------------------------------------------
+
+int64_t copy_memory_map(PvDomainContext& domain, uint64_t address, const MemoryMap& map) {
+    const GuestMemory memory = kernel_memory(domain);
+    xen::xen_memory_map request{};
+    if (!memory.read(address, request).ok()) return error(xen::XEN_EFAULT);
+    uint32_t written = 0;
+    for (const MemoryRegion& region : map.regions()) {
+        if (written == request.nr_entries) break;
+        const xen::e820entry entry{region.base, region.length, static_cast<uint32_t>(region.type)};
+        if (!memory.write(request.buffer + written * sizeof entry, entry).ok()) return error(xen::XEN_EFAULT);
+        ++written;
+    }
+    request.nr_entries = written;
+    return memory.write(address, request).ok() ? 0 : error(xen::XEN_EFAULT);
+}
+
+int64_t memory_op(PvDomainContext& domain, const Arguments& arguments) {
+    const uint64_t command = arguments.values[0] & xen::MEMOP_CMD_MASK;
+    const uint64_t address = arguments.values[1];
+    switch (command) {
+    case xen::XENMEM_maximum_ram_page: return static_cast<int64_t>(domain.services->maximum_machine_frame());
+    case xen::XENMEM_current_reservation:
+    case xen::XENMEM_maximum_reservation: {
+        xen::domid_t domain_id = 0;
+        if (!kernel_memory(domain).read(address, domain_id).ok()) return error(xen::XEN_EFAULT);
+        if (domain_id != xen::DOMID_SELF && domain_id != domain.vcpu->domain_id) return error(xen::XEN_ESRCH);
+        return static_cast<int64_t>(domain.services->domain_pages());
+    }
+    case xen::XENMEM_maximum_gpfn: {
+        xen::domid_t domain_id = 0;
+        if (!kernel_memory(domain).read(address, domain_id).ok()) return error(xen::XEN_EFAULT);
+        if (domain_id != xen::DOMID_SELF && domain_id != domain.vcpu->domain_id) return error(xen::XEN_ESRCH);
+        return static_cast<int64_t>(domain.services->domain_pages()) - 1;
+    }
+    case xen::XENMEM_memory_map: return copy_memory_map(domain, address, domain.services->guest_memory_map());
+    case xen::XENMEM_machine_memory_map: return copy_memory_map(domain, address, domain.services->machine_memory_map());
+    default: return error(xen::XEN_ENOSYS);
+    }
+}
+
+// --- multicall -------------------------------------------------------------------------
+
+int64_t run_one(PvDomainContext& domain, uint64_t number, const Arguments& arguments, InterruptFrame& frame,
+                ModeHooks& hooks, paging::Batch& batch, GuestCrash& crash, bool* resumed);
+
+int64_t multicall(PvDomainContext& domain, const Arguments& arguments, InterruptFrame& frame, ModeHooks& hooks,
+                  paging::Batch& batch, GuestCrash& crash) {
+    const uint64_t list = arguments.values[0];
+    const uint64_t count = arguments.values[1];
+    const GuestMemory memory = kernel_memory(domain);
+    for (uint64_t index = 0; index < count; ++index) {
+        const uint64_t address = list + index * sizeof(xen::multicall_entry);
+        xen::multicall_entry entry{};
+        if (!memory.read(address, entry).ok()) return error(xen::XEN_EFAULT);
+        int64_t result;
+        // Neither a nested multicall nor a call that does not return to its
+        // caller (iret) can run inside one (xen.h, multicall).
+        if (entry.op == xen::HYPERVISOR_multicall || entry.op == xen::HYPERVISOR_iret) {
+            result = error(xen::XEN_EINVAL);
+        } else {
+            Arguments inner{};
+            for (unsigned argument = 0; argument < 6; ++argument) inner.values[argument] = entry.args[argument];
+            bool resumed = false;
+            result = run_one(domain, entry.op, inner, frame, hooks, batch, crash, &resumed);
+            if (*crash.reason != '\0') return result;
+        }
+        entry.result = static_cast<uint64_t>(result);
+        if (!memory.write(address + __builtin_offsetof(xen::multicall_entry, result), entry.result).ok())
+            return error(xen::XEN_EFAULT);
+    }
+    return 0;
+}
+
+bool report_unknown_once(PvDomainContext& domain, uint64_t number) {
+    if (number >= 64 * array_length(domain.reported_unknown)) return true;
+    uint64_t& word = domain.reported_unknown[number / 64];
+    const uint64_t bit = uint64_t{1} << (number % 64);
+    const bool first = (word & bit) == 0;
+    word |= bit;
+    return first;
+}
+
+int64_t unknown(PvDomainContext& domain, uint64_t number, const Arguments& arguments) {
+    if (report_unknown_once(domain, number))
+        logger.warning("d%u: hypercall %llu (%s) is not implemented: -ENOSYS (first call: arguments 0x%llx, 0x%llx)",
+                       domain.vcpu->domain_id, static_cast<unsigned long long>(number), hypercall_name(number),
+                       static_cast<unsigned long long>(arguments.values[0]),
+                       static_cast<unsigned long long>(arguments.values[1]));
+    return error(xen::XEN_ENOSYS);
+}
+
+// A sub-command this hypervisor does not implement: -ENOSYS, said once per
+// hypercall (the first sub-command seen is named).
+int64_t unknown_subcommand(PvDomainContext& domain, uint64_t number, uint64_t command) {
+    if (report_unknown_once(domain, number + 128))
+        logger.warning("d%u: %s sub-command %llu is not implemented: -ENOSYS (further ones not reported)",
+                       domain.vcpu->domain_id, hypercall_name(number), static_cast<unsigned long long>(command));
+    return error(xen::XEN_ENOSYS);
+}
+
+int64_t run_one(PvDomainContext& domain, uint64_t number, const Arguments& arguments, InterruptFrame& frame,
+                ModeHooks& hooks, paging::Batch& batch, GuestCrash& crash, bool* resumed) {
+    PageTableOperations* tables = domain.page_tables;
+    const uint64_t* value = arguments.values;
+    switch (number) {
+    case xen::HYPERVISOR_set_trap_table: return set_trap_table(domain, arguments);
+    case xen::HYPERVISOR_mmu_update:
+        return tables ? tables->mmu_update(domain, value[0], value[1], value[2], static_cast<uint16_t>(value[3]), batch)
+                      : unknown(domain, number, arguments);
+    case xen::HYPERVISOR_set_gdt:
+        return tables ? tables->set_gdt(domain, value[0], value[1], batch) : unknown(domain, number, arguments);
+    case xen::HYPERVISOR_stack_switch: return stack_switch(domain, arguments);
+    case xen::HYPERVISOR_set_callbacks: return set_callbacks(domain, arguments);
+    case xen::HYPERVISOR_fpu_taskswitch: return fpu_taskswitch(domain, arguments);
+    case xen::HYPERVISOR_sched_op_compat: return sched_op_compat(domain, arguments);
+    case xen::HYPERVISOR_update_descriptor:
+        return tables ? tables->update_descriptor(domain, value[0], value[1], batch) : unknown(domain, number, arguments);
+    case xen::HYPERVISOR_memory_op: return memory_op(domain, arguments);
+    case xen::HYPERVISOR_multicall: return multicall(domain, arguments, frame, hooks, batch, crash);
+    case xen::HYPERVISOR_update_va_mapping:
+        return tables ? tables->update_va_mapping(domain, value[0], value[1], value[2], batch)
+                      : unknown(domain, number, arguments);
+    case xen::HYPERVISOR_set_timer_op: return set_timer_op(domain, arguments);
+    case xen::HYPERVISOR_xen_version: return xen_version(domain, arguments);
+    case xen::HYPERVISOR_console_io: return console_io(domain, arguments);
+    case xen::HYPERVISOR_vm_assist: return vm_assist(domain, arguments);
+    case xen::HYPERVISOR_iret: {
+        if (!do_iret(*domain.vcpu, frame, *domain.memory, *domain.frames, hooks, crash).ok()) return 0;
+        *resumed = true;
+        return static_cast<int64_t>(frame.rax);
+    }
+    case xen::HYPERVISOR_vcpu_op: return vcpu_op(domain, arguments);
+    case xen::HYPERVISOR_set_segment_base: return set_segment_base(domain, arguments);
+    case xen::HYPERVISOR_mmuext_op:
+        return tables ? tables->mmuext_op(domain, value[0], value[1], value[2], static_cast<uint16_t>(value[3]), batch)
+                      : unknown(domain, number, arguments);
+    case xen::HYPERVISOR_sched_op: return sched_op(domain, arguments);
+    case xen::HYPERVISOR_callback_op: return callback_op(domain, arguments);
+    case xen::HYPERVISOR_event_channel_op: return event_channel_op(domain, arguments);
+    case xen::HYPERVISOR_physdev_op: {
+        const int64_t result = physdev_op(domain, value[0], value[1]);
+        return result == error(xen::XEN_ENOSYS) ? unknown_subcommand(domain, number, value[0]) : result;
+    }
+    case xen::HYPERVISOR_physdev_op_compat: {
+        // The pre-3.0.2 form: one structure whose first word is the command.
+        uint32_t command = 0;
+        if (!kernel_memory(domain).read(value[0], command).ok()) return error(xen::XEN_EFAULT);
+        const int64_t result = physdev_op(domain, command, value[0] + 8);
+        return result == error(xen::XEN_ENOSYS) ? unknown_subcommand(domain, number, command) : result;
+    }
+    default: return unknown(domain, number, arguments);
+    }
+}
+
+}  // namespace
+
+const char* hypercall_name(uint64_t number) {
+    return number < array_length(hypercall_names) ? hypercall_names[number] : "unknown";
+}
+
+Status dispatch_hypercall(PvDomainContext& domain, InterruptFrame& frame, ModeHooks& hooks, paging::Batch& batch,
+                          GuestCrash& crash) {
+    ++domain.hypercalls;
+    const uint64_t number = frame.rax;
+    bool resumed = false;
+    crash = GuestCrash{};
+    const int64_t result = run_one(domain, number, arguments_of(frame), frame, hooks, batch, crash, &resumed);
+    if (*crash.reason != '\0') return Error::invalid_argument;
+    if (!resumed) frame.rax = static_cast<uint64_t>(result);
+    return success();
+}
+
+// --- EventChannels ------------------------------------------------------------------------
+
+Result<unsigned> EventChannels::allocate(State state, uint8_t virq) {
+    // Port 0 is never used (event_channel.h: port 0 is reserved).
+    for (unsigned port = 1; port < port_capacity; ++port) {
+        if (ports_[port].state != State::free) continue;
+        ports_[port] = Port{state, virq};
+        return port;
+    }
+    return Error::capacity;
+}
+
+Result<unsigned> EventChannels::bind_virq(unsigned virq) {
+    if (virq >= virq_count) return Error::invalid_argument;
+    if (virq_ports_[virq] >= 0) return Error::already_exists;
+    const unsigned port = SLUICE_TRY(allocate(State::virq, static_cast<uint8_t>(virq)));
+    virq_ports_[virq] = static_cast<int>(port);
+    return port;
+}
+
+Result<unsigned> EventChannels::bind_ipi() { return allocate(State::ipi, 0); }
+
+Result<unsigned> EventChannels::allocate_unbound() { return allocate(State::unbound, 0); }
+
+Status EventChannels::close(unsigned port) {
+    if (port == 0 || port >= port_capacity || ports_[port].state == State::free) return Error::not_found;
+    if (ports_[port].state == State::virq) virq_ports_[ports_[port].virq] = -1;
+    ports_[port] = Port{};
+    return success();
+}
+
+namespace {
+
+constexpr uint64_t pending_offset = __builtin_offsetof(xen::shared_info, evtchn_pending);
+constexpr uint64_t mask_offset = __builtin_offsetof(xen::shared_info, evtchn_mask);
+constexpr uint64_t selector_offset = __builtin_offsetof(xen::vcpu_info, evtchn_pending_sel);
+
+// Bit operations on the shared pages. A plain read-modify-write is enough:
+// dom0 has one vCPU, and it does not run while the hypervisor does.
+bool test_and_set_bit(PhysicalMemory& memory, PhysicalAddress word, unsigned bit) {
+    const uint64_t value = memory.read64(word);
+    memory.write64(word, value | (uint64_t{1} << bit));
+    return (value >> bit) & 1;
+}
+
+bool test_bit(const PhysicalMemory& memory, PhysicalAddress word, unsigned bit) {
+    return (memory.read64(word) >> bit) & 1;
+}
+
+void clear_bit(PhysicalMemory& memory, PhysicalAddress word, unsigned bit) {
+    memory.write64(word, memory.read64(word) & ~(uint64_t{1} << bit));
+}
+
+void set_upcall_pending(PhysicalMemory& memory, PhysicalAddress vcpu_info) {
+    const uint8_t pending = 1;
+    (void)memory.write_bytes(vcpu_info + __builtin_offsetof(xen::vcpu_info, evtchn_upcall_pending), &pending, 1);
+}
+
+}  // namespace
+
+void EventChannels::raise(unsigned port, PhysicalMemory& memory, PhysicalAddress shared_info,
+                          PhysicalAddress vcpu_info) const {
+    const unsigned word = port / 64;
+    const unsigned bit = port % 64;
+    if (test_and_set_bit(memory, shared_info + pending_offset + word * 8, bit)) return;
+    if (test_bit(memory, shared_info + mask_offset + word * 8, bit)) return;
+    if (test_and_set_bit(memory, vcpu_info + selector_offset, word)) return;
+    set_upcall_pending(memory, vcpu_info);
+}
+
+void EventChannels::unmask(unsigned port, PhysicalMemory& memory, PhysicalAddress shared_info,
+                           PhysicalAddress vcpu_info) const {
+    const unsigned word = port / 64;
+    const unsigned bit = port % 64;
+    clear_bit(memory, shared_info + mask_offset + word * 8, bit);
+    if (!test_bit(memory, shared_info + pending_offset + word * 8, bit)) return;
+    if (test_and_set_bit(memory, vcpu_info + selector_offset, word)) return;
+    set_upcall_pending(memory, vcpu_info);
+}
+
+}  // namespace sluice::x86::pv
