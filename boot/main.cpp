@@ -252,7 +252,9 @@ extern "C" [[noreturn]] void sluice_main(uint32_t boot_magic, uint32_t boot_info
     inputs.hypervisor_memory = &hypervisor_memory;
     inputs.available_bytes = page_allocator.statistics().free_pages * page_size;
     inputs.hardware_domain = passthrough::hardware_domain_options();
+    const uint64_t setup_started = x86::clock().nanoseconds();
     const Status iommu_ready = iommu_setup.run(platform, inputs);
+    const uint64_t iommu_setup_nanoseconds = x86::clock().nanoseconds() - setup_started;
     if (!iommu_ready.ok()) x86::finish_fail("IOMMU set-up: %s", describe(iommu_ready.error()));
 
     if (passthrough::dma_selftest_requested()) {
@@ -289,5 +291,7 @@ extern "C" [[noreturn]] void sluice_main(uint32_t boot_magic, uint32_t boot_info
     dom0.memory_map = &memory_map;
     dom0.iommu = &iommu_setup;
     dom0.allocator = &page_allocator;
+    dom0.setup_started = setup_started;
+    dom0.iommu_setup_nanoseconds = iommu_setup_nanoseconds;
     x86::pv::boot_pv_dom0(dom0);
 }

@@ -6,8 +6,12 @@ include(GoogleTest)
 option(SLUICE_HOST_SANITIZERS "Build host tests with AddressSanitizer and UBSan" OFF)
 set(SLUICE_SANITIZER_FLAGS -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
 
+# The core is linked whole, as in the image: objects nobody names but that
+# register themselves in a linker section (IOMMU vendors, command-line
+# options) are then always in, whatever the tests happen to reference.
 add_executable(sluice_unit_tests ${SLUICE_TEST_ALL})
-target_link_libraries(sluice_unit_tests PRIVATE sluice_core GTest::gtest GTest::gtest_main)
+target_link_libraries(sluice_unit_tests PRIVATE "$<LINK_LIBRARY:WHOLE_ARCHIVE,sluice_core>" GTest::gtest
+                      GTest::gtest_main)
 target_include_directories(sluice_unit_tests PRIVATE tests)
 target_compile_options(sluice_unit_tests PRIVATE ${SLUICE_WARNINGS})
 if(SLUICE_HOST_SANITIZERS)
@@ -32,7 +36,7 @@ if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
     foreach(fuzzer_source IN LISTS sluice_fuzzers)
         get_filename_component(fuzzer_name ${fuzzer_source} NAME_WE)
         add_executable(${fuzzer_name} ${fuzzer_source})
-        target_link_libraries(${fuzzer_name} PRIVATE sluice_core_fuzz)
+        target_link_libraries(${fuzzer_name} PRIVATE "$<LINK_LIBRARY:WHOLE_ARCHIVE,sluice_core_fuzz>")
         target_compile_options(${fuzzer_name} PRIVATE ${SLUICE_WARNINGS} -fsanitize=fuzzer,address,undefined
                                -fno-sanitize-recover=all)
         target_link_options(${fuzzer_name} PRIVATE -fsanitize=fuzzer,address,undefined)

@@ -116,7 +116,33 @@ void reload_global_descriptor_table() {
     asm volatile("lgdt %0" : : "m"(gdt_pointer) : "memory");
 }
 
+namespace {
+
+// Protections for the hypervisor against its guests' mappings (Intel SDM
+// Vol. 3A, "Supervisor-Mode Execute Prevention", "Supervisor-Mode Access
+// Prevention"; "IA32_EFER MSR" for NXE): every guest entry is a user entry,
+// so SMEP stops ring 0 from ever executing guest code and SMAP from
+// touching guest data, should a path run on a guest's tables; NXE lets
+// guests use bit 63 of their entries, which is reserved without it.
+constexpr uint64_t cr4_smep = uint64_t{1} << 20;
+constexpr uint64_t cr4_smap = uint64_t{1} << 21;
+constexpr uint64_t efer_no_execute_enable = uint64_t{1} << 11;
+
+void enable_protections() {
+    const CpuidResult extended_features = cpuid(7, 0);
+    uint64_t cr4 = read_cr4();
+    if (extended_features.ebx & (1u << 7)) cr4 |= cr4_smep;
+    if (extended_features.ebx & (1u << 20)) cr4 |= cr4_smap;
+    asm volatile("mov %0, %%cr4" : : "r"(cr4) : "memory");
+    if (cpuid(0x80000000).eax >= 0x80000001 && (cpuid(0x80000001).edx & (1u << 20)))
+        write_msr(ModelSpecificRegister::extended_feature_enable,
+                  read_msr(ModelSpecificRegister::extended_feature_enable) | efer_no_execute_enable);
+}
+
+}  // namespace
+
 void install_descriptor_tables() {
+    enable_protections();
     build_entry_alias();
     sluice_hypervisor_cr3 = hypervisor_cr3();
     sluice_guest_entry_stack_top = alias_address(guest_entry_stack_area + guest_entry_stack_size);

@@ -82,12 +82,26 @@ interrupt_common:
     cld
     testb $3, FRAME_CS(%rsp)
     jnz from_guest
-    mov %rsp, %rdi
+    // From ring 0. The interrupted code may have been one of the few
+    // instructions that run on the guest's CR3 (the entry stubs before their
+    // CR3 load, sluice_return_to_guest after it): an NMI or #MC there, or a
+    // fault of the final IRETQ. C++ must never run on the guest's tables,
+    // whose lower half is the guest's: switch, and switch back on the way
+    // out. RBX is saved in the frame and preserved by the C++ call.
+    mov %cr3, %rbx
+    mov sluice_hypervisor_cr3(%rip), %rax
+    cmp %rax, %rbx
+    je 2f
+    mov %rax, %cr3
+2:  mov %rsp, %rdi
     // The frame is 22 quadwords on a stack the CPU aligned to 16 bytes before
     // pushing, so RSP is 16-byte aligned here as the ABI requires at a call.
     movabs $sluice_handle_interrupt, %rax
     call *%rax
-    restore_registers
+    cmp sluice_hypervisor_cr3(%rip), %rbx
+    je 3f
+    mov %rbx, %cr3
+3:  restore_registers
     add $16, %rsp                    // vector and error code
     iretq
 
@@ -143,6 +157,11 @@ sluice_return_to_guest:
 1:  mov %rsi, %cr3
     restore_registers
     add $16, %rsp                    // vector and error code
+    // A fault of this IRETQ (a selector or address the checks in C++ missed)
+    // is recognised by its address and turned into a crash of the domain
+    // (sluice_guest_return_faulted), never of the hypervisor.
+    .global sluice_guest_return_instruction
+sluice_guest_return_instruction:
     iretq
 
     .section .bss

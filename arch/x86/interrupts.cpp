@@ -1,5 +1,7 @@
 #include "arch/x86/interrupts.hpp"
 
+#include "arch/x86/address_space.hpp"
+
 #include "arch/x86/apic/apic.hpp"
 #include "arch/x86/console.hpp"
 #include "arch/x86/cpu.hpp"
@@ -174,9 +176,20 @@ void run_requested_crash_test() {
 
 using namespace sluice::x86;
 
+// interrupt_entry.S: the IRETQ that returns to a guest; run.cpp: what
+// happens when it faults.
+extern "C" const uint8_t sluice_guest_return_instruction[];
+extern "C" [[noreturn]] void sluice_guest_return_faulted(InterruptFrame* frame);
+
 extern "C" void sluice_handle_interrupt(InterruptFrame* frame) {
     const uint64_t fault_address = read_cr2();
     const unsigned vector = static_cast<unsigned>(frame->vector);
+    // The return to a guest faulted (#GP, #NP, #SS from IRETQ's checks of the
+    // guest's selectors and addresses): the guest's doing, so its domain
+    // goes, not the hypervisor.
+    if (frame->rip == alias_base + reinterpret_cast<uint64_t>(sluice_guest_return_instruction) &&
+        (vector == exception_general_protection || vector == 11 || vector == 12))
+        sluice_guest_return_faulted(frame);
     // External interrupts go to the handlers registered with the APIC layer,
     // which sends the EOI; exceptions (and anything before the APIC is up)
     // stay fatal.

@@ -92,8 +92,7 @@ unsigned Domain::iommu_levels() const {
 }
 
 uint64_t Domain::last_identity_address() const {
-    uint64_t last = configuration_.iommu == IommuTableKind::vtd_second_level ? configuration_.vtd.last_input()
-                                                                              : configuration_.amd.last_input();
+    uint64_t last = configuration_.iommu_last_input();
     if (translated()) {
         const uint64_t p2m_last = configuration_.p2m == P2mTableKind::ept ? configuration_.ept.last_input()
                                                                           : configuration_.npt.last_input();

@@ -3,14 +3,14 @@
 // translated, its p2m (EPT or NPT), possibly shared with VT-d.
 #pragma once
 
-#include <drivers/passthrough/batch.hpp>
 #include <drivers/passthrough/identity_map.hpp>
-#include <drivers/passthrough/page_table.hpp>
 #include <drivers/passthrough/page_table_amd.hpp>
 #include <drivers/passthrough/page_table_vtd.hpp>
-#include <drivers/passthrough/paging.hpp>
 #include <mm/p2m/ept.hpp>
 #include <mm/p2m/npt.hpp>
+#include <mm/paging/batch.hpp>
+#include <mm/paging/page_table.hpp>
+#include <mm/paging/paging.hpp>
 
 #include <sluice/optional.hpp>
 #include <sluice/physical_memory.hpp>
@@ -46,6 +46,11 @@ struct DomainConfiguration {
     bool share_p2m_with_iommu = false;
     // Storage for the identity-region registry.
     Span<IdentityRegion> identity_regions;
+
+    // Highest input address the IOMMU tables of this configuration translate.
+    [[nodiscard]] constexpr uint64_t iommu_last_input() const {
+        return iommu == IommuTableKind::amd_v1 ? amd.last_input() : vtd.last_input();
+    }
 };
 
 class Domain {

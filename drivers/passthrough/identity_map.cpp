@@ -1,6 +1,6 @@
 #include <drivers/passthrough/domain.hpp>
 #include <drivers/passthrough/identity_map.hpp>
-#include <drivers/passthrough/page_reserve.hpp>
+#include <mm/paging/page_reserve.hpp>
 
 #include <sluice/log.hpp>
 

@@ -23,8 +23,8 @@
 // batch.commit(), so mapping K regions costs one invalidation per unit.
 #pragma once
 
-#include <drivers/passthrough/batch.hpp>
-#include <drivers/passthrough/paging.hpp>
+#include <mm/paging/batch.hpp>
+#include <mm/paging/paging.hpp>
 
 #include <sluice/result.hpp>
 #include <sluice/types.hpp>

@@ -1,8 +1,6 @@
 #include <drivers/acpi/mcfg.hpp>
 #include <drivers/acpi/table_directory.hpp>
-#include <drivers/passthrough/amd/probe.hpp>
 #include <drivers/passthrough/iommu_setup.hpp>
-#include <drivers/passthrough/vtd/probe.hpp>
 #include <drivers/pci/enumeration.hpp>
 
 #include <sluice/log.hpp>
@@ -15,14 +13,8 @@ constexpr Logger logger{"iommu"};
 
 unsigned long long printable(uint64_t value) { return static_cast<unsigned long long>(value); }
 
-// VT-d first, then AMD-Vi: a machine has one or the other.
-constexpr IommuVendor vendors[] = {
-    {"Intel VT-d", &vtd::probe, &vtd::configure_domain, &vtd::report_unused_options},
-    {"AMD-Vi", &amd::probe, &amd::configure_domain, &amd::report_unused_options},
-};
-
-// PCI class 08h subclass 06h: an IOMMU (AMD-Vi exposes itself as a PCI
-// function); its own requests are not translated by itself.
+// PCI class 08h subclass 06h: an IOMMU that is itself a PCI function; its
+// own requests are not translated by itself.
 constexpr bool is_iommu_function(const pci::Device& device) {
     return device.class_code == 0x08 && device.subclass == 0x06;
 }
@@ -77,8 +69,6 @@ Status add_hpet(const Platform& platform, RangeSet& read_only) {
 uint64_t floor_power_of_two(uint64_t value) { return value == 0 ? 0 : uint64_t{1} << highest_bit(value); }
 
 }  // namespace
-
-Span<const IommuVendor> iommu_vendors() { return Span<const IommuVendor>(vendors, array_length(vendors)); }
 
 const char* describe(ProtectionState state) {
     switch (state) {
@@ -205,6 +195,9 @@ Status IommuSetup::refuse_if_required(const IommuOptions& options, const char* w
 }
 
 Status IommuSetup::probe(const Platform& platform) {
+    // The vendors in their registered order; a machine has one kind or none.
+    const Span<const IommuVendor> vendors = iommu_vendors();
+    if (vendors.empty()) logger.warning("no IOMMU vendor driver is linked");
     for (const IommuVendor& vendor : vendors) {
         if (vendor_ != nullptr) break;
         const Status found = vendor.probe(platform, units_, reserved_);
@@ -462,8 +455,7 @@ Status IommuSetup::run(const Platform& given, const SetupInputs& inputs) {
     mapping.hypervisor_memory = &hypervisor_memory_;
     mapping.excluded = &excluded_;
     mapping.read_only = &read_only_input_;
-    mapping.address_limit = configuration.iommu == IommuTableKind::amd_v1 ? configuration.amd.last_input() + 1
-                                                                          : configuration.vtd.last_input() + 1;
+    mapping.address_limit = configuration.iommu_last_input() + 1;
     if (hardware_domain_range_capacity(mapping) > policy_range_capacity)
         logger.warning("the memory map may need more than %zu ranges", policy_range_capacity);
     const Status computed = compute_hardware_domain_ranges(mapping, read_write_, read_only_);

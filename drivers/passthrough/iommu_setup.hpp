@@ -2,8 +2,9 @@
 //
 //   1. iommu=0: nothing is probed; boot goes on without DMA protection
 //      (refused with iommu=force/required, as Xen does).
-//   2. The vendor probes (vtd::probe, amd::probe) find their units and the
-//      reserved regions (RMRR, IVMD, rmrr=, ivmd=). No unit: boot goes on
+//   2. The registered vendor probes (iommu_vendor.hpp), in their order, find
+//      their units and the reserved regions (RMRR, IVMD, rmrr=, ivmd=); the
+//      first vendor that finds any is used. No unit: boot goes on
 //      unprotected, or is refused with iommu=force/required.
 //   3. The hardware domain is created with its memory (dom0_mem=, Xen's
 //      syntax and default) and the table format every unit can walk.
@@ -23,9 +24,10 @@
 #include <drivers/passthrough/identity_map.hpp>
 #include <drivers/passthrough/iommu_options.hpp>
 #include <drivers/passthrough/iommu_unit.hpp>
+#include <drivers/passthrough/iommu_vendor.hpp>
 #include <drivers/passthrough/policy.hpp>
-#include <drivers/passthrough/range_set.hpp>
 #include <drivers/passthrough/reserved_region.hpp>
+#include <mm/range_set.hpp>
 
 #include <sluice/memory_map.hpp>
 #include <sluice/result.hpp>
@@ -33,23 +35,6 @@
 #include <sluice/types.hpp>
 
 namespace sluice::passthrough {
-
-// One IOMMU vendor's entry points. A probe returns Error::not_found when the
-// platform has none of its units, so the next vendor is tried.
-struct IommuVendor {
-    const char* name;
-    Status (*probe)(const Platform& platform, UnitRegistry& units, ReservedRegionList& regions);
-    // Fills the IOMMU table kind and format of the hardware domain's
-    // configuration for the units the probe set up.
-    Status (*configure_domain)(const IommuOptions& options, DomainConfiguration& configuration);
-    // Called when the platform's IOMMUs are not this vendor's (or there are
-    // none), so the vendor can say which of its own options go unused
-    // (rmrr= on an AMD machine) instead of dropping them silently.
-    void (*report_unused_options)();
-};
-
-// The vendors tried in order (VT-d, then AMD-Vi).
-[[nodiscard]] Span<const IommuVendor> iommu_vendors();
 
 // What boot knows besides the platform.
 struct SetupInputs {

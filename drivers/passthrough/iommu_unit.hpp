@@ -11,8 +11,8 @@
 // scopes.
 #pragma once
 
-#include <drivers/passthrough/batch.hpp>
 #include <drivers/pci/address.hpp>
+#include <mm/paging/batch.hpp>
 
 #include <sluice/clock.hpp>
 #include <sluice/memory_map.hpp>

@@ -1,9 +1,9 @@
 // AMD-Vi v1 (host) I/O page tables, as a format for the walker in
-// page_table.hpp (the format contract is described in page_table_vtd.hpp).
+// mm/paging/page_table.hpp (which states the format contract).
 #pragma once
 
 #include <drivers/passthrough/page_table_vtd.hpp>
-#include <drivers/passthrough/paging.hpp>
+#include <mm/paging/paging.hpp>
 
 #include <sluice/result.hpp>
 #include <sluice/types.hpp>

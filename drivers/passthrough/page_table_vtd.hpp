@@ -1,24 +1,9 @@
 // Intel VT-d second-level page tables (legacy-mode and scalable-mode second
-// level translation), as a format for the walker in page_table.hpp.
-//
-// The format contract every walker format follows:
-//   using Attributes;                       // what a leaf grants; has ==
-//   static constexpr uint64_t hardware_managed_bits;  // bits hardware may set
-//   unsigned levels() const;
-//   uint64_t last_input() const;            // highest mappable input address
-//   uint64_t last_output() const;           // highest addressable output
-//   bool leaf_allowed(unsigned level) const;
-//   bool valid(Attributes) const;           // can a leaf express them?
-//   bool present(uint64_t entry) const;
-//   bool leaf(uint64_t entry, unsigned level) const;      // entry is present
-//   PhysicalAddress address(uint64_t entry, unsigned level) const;
-//   Attributes attributes(uint64_t entry, unsigned level) const;
-//   uint64_t encode_leaf(PhysicalAddress, Attributes, unsigned level) const;
-//   uint64_t encode_table(PhysicalAddress table, unsigned level) const;
-// A leaf encoding must decode back to the same address and attributes.
+// level translation), as a format for the walker in mm/paging/page_table.hpp
+// (which states the format contract).
 #pragma once
 
-#include <drivers/passthrough/paging.hpp>
+#include <mm/paging/paging.hpp>
 
 #include <sluice/result.hpp>
 #include <sluice/types.hpp>

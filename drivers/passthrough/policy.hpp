@@ -43,7 +43,7 @@
 #pragma once
 
 #include <drivers/passthrough/iommu_options.hpp>
-#include <drivers/passthrough/range_set.hpp>
+#include <mm/range_set.hpp>
 
 #include <sluice/memory_map.hpp>
 #include <sluice/result.hpp>

@@ -18,8 +18,8 @@
 // Every rejection is one warning naming the region, where it came from and why.
 #pragma once
 
-#include <drivers/passthrough/paging.hpp>
 #include <drivers/pci/address.hpp>
+#include <mm/paging/paging.hpp>
 
 #include <sluice/memory_map.hpp>
 #include <sluice/result.hpp>

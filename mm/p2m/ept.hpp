@@ -1,10 +1,9 @@
 // Intel EPT (extended page tables) as a p2m format for the walker in
-// drivers/passthrough/page_table.hpp (the format contract is described in
-// drivers/passthrough/page_table_vtd.hpp).
+// mm/paging/page_table.hpp (which states the format contract).
 #pragma once
 
-#include <drivers/passthrough/paging.hpp>
 #include <mm/p2m/p2m_type.hpp>
+#include <mm/paging/paging.hpp>
 
 #include <sluice/types.hpp>
 #include <sluice/utility.hpp>

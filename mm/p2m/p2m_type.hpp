@@ -2,7 +2,7 @@
 // domain means, independent of whether EPT or NPT holds it.
 #pragma once
 
-#include <drivers/passthrough/paging.hpp>
+#include <mm/paging/paging.hpp>
 
 #include <sluice/types.hpp>
 

@@ -3,7 +3,9 @@
 find_package(benchmark REQUIRED)
 if(SLUICE_BENCHMARK_ALL)
     add_executable(sluice_benchmarks ${SLUICE_BENCHMARK_ALL})
-    target_link_libraries(sluice_benchmarks PRIVATE sluice_core benchmark::benchmark benchmark::benchmark_main)
+    # Whole, as the unit tests link it (tests/tests.cmake).
+    target_link_libraries(sluice_benchmarks PRIVATE "$<LINK_LIBRARY:WHOLE_ARCHIVE,sluice_core>" benchmark::benchmark
+                          benchmark::benchmark_main)
     target_include_directories(sluice_benchmarks PRIVATE tests)
     target_compile_options(sluice_benchmarks PRIVATE ${SLUICE_WARNINGS})
     if(SLUICE_BUILD_TESTS)

@@ -2,10 +2,10 @@
 // random 4 KiB map/unmap, and huge ranges (entries written, time).
 #include "support/arena_machine.hpp"
 
-#include <drivers/passthrough/page_table.hpp>
 #include <drivers/passthrough/page_table_amd.hpp>
 #include <drivers/passthrough/page_table_vtd.hpp>
 #include <mm/p2m/ept.hpp>
+#include <mm/paging/page_table.hpp>
 
 #include <benchmark/benchmark.h>
 

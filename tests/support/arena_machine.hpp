@@ -4,7 +4,7 @@
 // the simulation.
 #pragma once
 
-#include <drivers/passthrough/batch.hpp>
+#include <mm/paging/batch.hpp>
 
 #include <sluice/physical_memory.hpp>
 

@@ -3,7 +3,7 @@
 // per-page work in the hardware-domain set-up would show.
 #pragma once
 
-#include <drivers/passthrough/range_set.hpp>
+#include <mm/range_set.hpp>
 
 #include <sluice/memory_map.hpp>
 

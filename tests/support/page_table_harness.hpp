@@ -8,7 +8,7 @@
 #include "support/page_table_models.hpp"
 #include "support/simulated_machine.hpp"
 
-#include <drivers/passthrough/page_table.hpp>
+#include <mm/paging/page_table.hpp>
 
 #include <gtest/gtest.h>
 

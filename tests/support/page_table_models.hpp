@@ -7,7 +7,7 @@
 #include "support/reference_walkers.hpp"
 #include "support/simulated_machine.hpp"
 
-#include <drivers/passthrough/batch.hpp>
+#include <mm/paging/batch.hpp>
 
 #include <cstdint>
 #include <cstdlib>

@@ -8,9 +8,9 @@
 
 #include <drivers/passthrough/amd/iommu.hpp>
 #include <drivers/passthrough/amd/ivrs.hpp>
-#include <drivers/passthrough/batch.hpp>
 #include <drivers/passthrough/domain.hpp>
 #include <drivers/passthrough/identity_map.hpp>
+#include <mm/paging/batch.hpp>
 
 #include <gtest/gtest.h>
 

@@ -6,7 +6,9 @@
 #include "support/log_capture.hpp"
 #include "support/vtd_platform.hpp"
 
+#include <drivers/passthrough/amd/probe.hpp>
 #include <drivers/passthrough/iommu_setup.hpp>
+#include <drivers/passthrough/iommu_vendor.hpp>
 #include <drivers/passthrough/vtd/probe.hpp>
 #include <drivers/passthrough/vtd/rmrr_option.hpp>
 
@@ -55,6 +57,29 @@ protected:
     std::unique_ptr<passthrough::Platform> platform;
     std::unique_ptr<IommuSetup> setup = std::make_unique<IommuSetup>();
 };
+
+// The vendors reach the set-up only through their SLUICE_IOMMU_VENDOR
+// registrations; the set-up probes them sorted by order, whatever order the
+// linker put the registrations in.
+TEST(IommuVendorRegistry, BothVendorsAreRegisteredVtdFirst) {
+    const Span<const passthrough::IommuVendor> vendors = passthrough::iommu_vendors();
+    ASSERT_EQ(vendors.size(), 2u);
+    EXPECT_EQ(vendors[0].order, 10u);
+    EXPECT_STREQ(vendors[0].name, "Intel VT-d");
+    EXPECT_EQ(vendors[0].probe, &vtd::probe);
+    EXPECT_EQ(vendors[0].configure_domain, &vtd::configure_domain);
+    EXPECT_EQ(vendors[0].report_unused_options, &vtd::report_unused_options);
+    EXPECT_EQ(vendors[1].order, 20u);
+    EXPECT_STREQ(vendors[1].name, "AMD-Vi");
+    EXPECT_EQ(vendors[1].probe, &amd::probe);
+    EXPECT_EQ(vendors[1].configure_domain, &amd::configure_domain);
+    EXPECT_EQ(vendors[1].report_unused_options, &amd::report_unused_options);
+    // Asking again gives the same answer (the sort works on a copy).
+    const Span<const passthrough::IommuVendor> again = passthrough::iommu_vendors();
+    ASSERT_EQ(again.size(), 2u);
+    EXPECT_EQ(again[0].order, 10u);
+    EXPECT_EQ(again[1].order, 20u);
+}
 
 TEST_F(IommuSetupTest, StrictHardwareDomainReachesItsMemoryAndItsRmrrOnly) {
     machine = std::make_unique<VtdPlatform>();

@@ -324,6 +324,45 @@ TEST(PvEvents, UpcallOnlyWhenPendingAndUnmasked) {
     EXPECT_EQ(fixture.mask(), 1);
 }
 
+TEST(PvSelectors, OnlyDescriptorsALoadCannotFaultOn) {
+    VcpuFixture fixture;
+    // The guest's GDT: one frame (arena page 20), 4 entries.
+    fixture.vcpu.gdt_frames[0] = GuestSpace::page(20) >> 12;
+    fixture.vcpu.gdt_entries = 4;
+    // Descriptors written from the SDM's layout: flat data DPL 3 (0x00cff2000000ffff), data DPL 0, a
+    // not-present DPL 3 data segment, and execute-only code DPL 3 (type 0x8).
+    fixture.space.write(GuestSpace::page(20) + 1 * 8, 0x00cff2000000ffff);
+    fixture.space.write(GuestSpace::page(20) + 2 * 8, 0x00cf92000000ffff);
+    fixture.space.write(GuestSpace::page(20) + 3 * 8, 0x00cf72000000ffff);
+    const PhysicalMemory& memory = fixture.space.memory;
+    EXPECT_TRUE(data_selector_loadable(fixture.vcpu, memory, 0));
+    EXPECT_TRUE(data_selector_loadable(fixture.vcpu, memory, 0x0b));   // entry 1
+    EXPECT_FALSE(data_selector_loadable(fixture.vcpu, memory, 0x13));  // DPL 0
+    EXPECT_FALSE(data_selector_loadable(fixture.vcpu, memory, 0x1b));  // not present
+    EXPECT_FALSE(data_selector_loadable(fixture.vcpu, memory, 0x23));  // beyond the 4 entries
+    EXPECT_FALSE(data_selector_loadable(fixture.vcpu, memory, 0x0f));  // the LDT
+    EXPECT_TRUE(data_selector_loadable(fixture.vcpu, memory, 0xe02b));
+    EXPECT_FALSE(data_selector_loadable(fixture.vcpu, memory, 0xe00b));  // the hypervisor's code
+    fixture.space.write(GuestSpace::page(20) + 1 * 8, 0x00affa000000ffff - 0x0000020000000000);  // execute-only code
+    EXPECT_FALSE(data_selector_loadable(fixture.vcpu, memory, 0x0b));
+}
+
+TEST(PvSanitize, ThirtyTwoBitReturnsStayBelowFourGiB) {
+    InterruptFrame frame{};
+    frame.cs = 0xe023;
+    frame.rip = 0x100000000;
+    GuestCrash crash;
+    EXPECT_FALSE(sanitize_return_frame(frame, crash).ok());
+    frame.rip = 0xfffff000;
+    frame.rsp = 0x1000;
+    EXPECT_TRUE(sanitize_return_frame(frame, crash).ok());
+    EXPECT_EQ(frame.cs, 0xe023u);
+    frame.cs = 0x10;  // anything else becomes the flat 64-bit selector
+    EXPECT_TRUE(sanitize_return_frame(frame, crash).ok());
+    EXPECT_EQ(frame.cs, 0xe033u);
+    EXPECT_EQ(frame.ss, 0xe02bu);
+}
+
 // --- The privileged-instruction decoder (Intel SDM Vol. 2 encodings) ------------------
 
 DecodedInstruction decode(std::initializer_list<uint8_t> bytes) {
@@ -473,6 +512,47 @@ TEST(PvHypercalls, ConsoleWriteGivesWholeLines) {
     EXPECT_EQ(fixture.services.lines[0], "0:hello");
     EXPECT_EQ(fixture.services.lines[1], "0:world");
     EXPECT_EQ(fixture.call(18, 0, 16, 0x7fff0000), efault);
+}
+
+TEST(PvHypercalls, LongConsoleWritesContinueThemselves) {
+    HypercallFixture fixture;
+    // 6000 bytes of 'a' with a newline every 100: more than one entry may
+    // write (4096 bytes), so the call asks to run again from its SYSCALL.
+    std::vector<char> text(6000, 'a');
+    for (size_t index = 99; index < text.size(); index += 100) text[index] = '\n';
+    fixture.put(buffer_address, text.data(), text.size());
+    fixture.frame.rip = 0x1000;
+    fixture.call(18, 0, text.size(), buffer_address);
+    EXPECT_EQ(fixture.frame.rip, 0x1000u - 2);  // back to the two-byte SYSCALL
+    EXPECT_EQ(fixture.frame.rax, 18u);          // with the hypercall number again
+    EXPECT_EQ(fixture.frame.rsi, 6000u - 4096);
+    EXPECT_EQ(fixture.frame.rdx, buffer_address + 4096);
+    EXPECT_EQ(fixture.services.lines.size(), 40u);
+    fixture.frame.rip = 0x1000;
+    EXPECT_EQ(fixture.call(18, 0, fixture.frame.rsi, fixture.frame.rdx), 0);
+    EXPECT_EQ(fixture.frame.rip, 0x1000u);
+    EXPECT_EQ(fixture.services.lines.size(), 60u);
+}
+
+TEST(PvHypercalls, LongMulticallsContinueWhereTheyStopped) {
+    HypercallFixture fixture;
+    std::vector<xen::multicall_entry> entries(100);
+    for (xen::multicall_entry& entry : entries) entry.op = 17;  // xen_version(XENVER_version)
+    // The entries span pages 0x400000-0x401900 of the guest space.
+    const uint64_t list = GuestSpace::base_virtual;
+    fixture.put(list, entries.data(), entries.size() * sizeof(xen::multicall_entry));
+    fixture.frame.rip = 0x2000;
+    fixture.call(13, list, entries.size());
+    EXPECT_EQ(fixture.frame.rip, 0x2000u - 2);
+    EXPECT_EQ(fixture.frame.rdi, list + 64 * sizeof(xen::multicall_entry));
+    EXPECT_EQ(fixture.frame.rsi, 36u);
+    EXPECT_EQ(fixture.get<uint64_t>(list + 63 * 64 + 8), (4u << 16) | 17u);
+    EXPECT_EQ(fixture.get<uint64_t>(list + 64 * 64 + 8), 0u);  // not run yet
+    fixture.frame.rip = 0x2000;
+    EXPECT_EQ(fixture.call(13, fixture.frame.rdi, fixture.frame.rsi), 0);
+    EXPECT_EQ(fixture.get<uint64_t>(list + 99 * 64 + 8), (4u << 16) | 17u);
+    // The ABI's count is an unsigned int: the upper half is ignored.
+    EXPECT_EQ(fixture.call(13, list, uint64_t{1} << 32), 0);
 }
 
 TEST(PvHypercalls, UnknownNumbersAreEnosysAndReportedOnce) {

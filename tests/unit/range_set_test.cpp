@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include <drivers/passthrough/range_set.hpp>
+#include <mm/range_set.hpp>
 
 #include <cstdio>
 #include <cstdlib>

@@ -113,6 +113,17 @@ Status FrameTable::assign(uint64_t frame, uint16_t owner, bool device_mapped) {
     return success();
 }
 
+Status FrameTable::assign_range(uint64_t first, uint64_t count, uint16_t owner, bool device_mapped) {
+    if (count == 0) return success();
+    if (find(first) == nullptr || find(first + count - 1) == nullptr || first + count < first) {
+        logger.error("frames %#llx-%#llx are not all inside the frame table", static_cast<unsigned long long>(first),
+                     static_cast<unsigned long long>(first + count - 1));
+        return Error::out_of_range;
+    }
+    for (uint64_t frame = first; frame < first + count; ++frame) SLUICE_TRY(assign(frame, owner, device_mapped));
+    return success();
+}
+
 // --- PageTypes ----------------------------------------------------------------
 
 struct PageTypes::Call {
@@ -268,7 +279,7 @@ int32_t PageTypes::get_entry(Call& call, uint64_t table, unsigned level, uint64_
         const bool io_frame = record == nullptr || record->owner == owner_io;
         if (io_frame && call.domain.io_memory != nullptr &&
             call.domain.io_memory->contains(
-                passthrough::AddressRange{frame_address(target), frame_address(target) + page_size}))
+                AddressRange{frame_address(target), frame_address(target) + page_size}))
             return 0;
         logger.warning("domain %u: L1 entry %#llx in frame %#llx maps frame %#llx, %s", call.domain.id,
                        static_cast<unsigned long long>(entry), static_cast<unsigned long long>(table),

@@ -87,8 +87,8 @@
 // referenced), so the depth is bounded by 8 whatever the guest builds.
 #pragma once
 
-#include <drivers/passthrough/batch.hpp>
-#include <drivers/passthrough/range_set.hpp>
+#include <mm/paging/batch.hpp>
+#include <mm/range_set.hpp>
 #include <public/xen.hpp>
 
 #include <sluice/physical_memory.hpp>
@@ -163,6 +163,9 @@ public:
     // the owner's IOMMU tables map it writable now. Error::out_of_range for an
     // unmanaged frame, Error::invalid_argument while references exist.
     [[nodiscard]] Status assign(uint64_t frame, uint16_t owner, bool device_mapped);
+    // assign() for count frames from first, in one pass (boot gives dom0
+    // all its memory this way).
+    [[nodiscard]] Status assign_range(uint64_t first, uint64_t count, uint16_t owner, bool device_mapped);
     [[nodiscard]] uint64_t first_frame() const { return first_frame_; }
     [[nodiscard]] uint64_t size() const { return records_.size(); }
 
@@ -207,7 +210,7 @@ protected:
 struct DomainContext {
     uint16_t id = 0;
     // Byte ranges of I/O memory the domain may map (dom0's MMIO); nullptr: none.
-    const passthrough::RangeSet* io_memory = nullptr;
+    const RangeSet* io_memory = nullptr;
     // Strict IOMMU mode when set.
     IommuFollower* iommu = nullptr;
     // MMUEXT_FLUSH_CACHE(_GLOBAL) allowed (a domain with passthrough devices).

@@ -1,6 +1,7 @@
 #include "arch/x86/pv/dom0.hpp"
 
 #include "arch/x86/address_space.hpp"
+#include "arch/x86/clock.hpp"
 #include "arch/x86/mm/page_types.hpp"
 #include "arch/x86/paging.hpp"
 #include "arch/x86/pv/dom0_build.hpp"
@@ -56,7 +57,8 @@ public:
         const uint64_t bytes = align_up(frames * 8, large_page);
         if (bytes > GiB) return Error::unsupported;  // one L2 table: 512 GiB of machine memory
         base_ = SLUICE_TRY(allocator.allocate_contiguous(bytes / page_size, large_page));
-        for (uint64_t offset = 0; offset < bytes; offset += 8) direct_map().write64(base_ + offset, invalid_machine_to_physical);
+        entries_ = static_cast<uint64_t*>(physical_to_virtual(base_));
+        for (uint64_t index = 0; index < bytes / 8; ++index) entries_[index] = invalid_machine_to_physical;
         const PhysicalAddress l3 = SLUICE_TRY(allocator.allocate_page());
         const PhysicalAddress l2 = SLUICE_TRY(allocator.allocate_page());
         direct_map().zero_page(l3);
@@ -71,12 +73,18 @@ public:
     }
     [[nodiscard]] Status set(uint64_t machine_frame, uint64_t guest_frame) override {
         if (machine_frame >= frames_) return Error::out_of_range;
-        direct_map().write64(base_ + machine_frame * 8, guest_frame);
+        entries_[machine_frame] = guest_frame;
         return success();
+    }
+    void set_run(uint64_t first_machine_frame, uint64_t first_guest_frame, uint64_t count) {
+        if (first_machine_frame >= frames_) return;
+        count = min(count, frames_ - first_machine_frame);
+        for (uint64_t index = 0; index < count; ++index) entries_[first_machine_frame + index] = first_guest_frame + index;
     }
 
 private:
     PhysicalAddress base_ = 0;
+    uint64_t* entries_ = nullptr;
     uint64_t frames_ = 0;
 };
 
@@ -86,6 +94,9 @@ public:
     explicit constexpr MachineToPhysicalBuilderWriter(MachineToPhysicalTable& table) : table_(&table) {}
     void set(uint64_t machine_frame, uint64_t pseudo_physical_frame) override {
         (void)table_->set(machine_frame, pseudo_physical_frame);
+    }
+    void set_run(uint64_t first_machine_frame, uint64_t first_pseudo_physical_frame, uint64_t count) override {
+        table_->set_run(first_machine_frame, first_pseudo_physical_frame, count);
     }
 
 private:
@@ -111,6 +122,7 @@ MemoryMap guest_memory_map;
 }  // namespace
 
 void boot_pv_dom0(const Dom0Boot& boot) {
+    const uint64_t build_started = clock().nanoseconds();
     passthrough::IommuSetup& iommu = *boot.iommu;
     passthrough::Domain* hardware_domain = iommu.hardware_domain();
     if (hardware_domain == nullptr) finish_fail("dom0 build: the hardware domain has no memory");
@@ -127,18 +139,21 @@ void boot_pv_dom0(const Dom0Boot& boot) {
     const Result<PhysicalAddress> table_base = allocator.allocate_contiguous(table_pages);
     if (!table_base.ok()) refuse("no room for the frame table", table_base.error());
     auto* records = static_cast<mm::FrameRecord*>(physical_to_virtual(table_base.value()));
-    for (uint64_t index = 0; index < frames; ++index) records[index] = mm::FrameRecord{};
+    const mm::FrameRecord blank{};
+    for (uint64_t index = 0; index < frames; ++index) records[index] = blank;
     auto* frame_table = new (frame_table_storage) mm::FrameTable(Span<mm::FrameRecord>(records, frames), 0);
 
     const bool strict = iommu.policy().mode == passthrough::HardwareDomainIommuMode::strict;
     for (const passthrough::AddressRange& range : memory)
-        for (uint64_t frame = range.start >> 12; frame < range.end >> 12; ++frame)
-            if (!frame_table->assign(frame, 0, strict).ok()) refuse("a dom0 frame beyond the frame table", Error::out_of_range);
+        if (!frame_table->assign_range(range.start >> 12, range.length() >> 12, 0, strict).ok())
+            refuse("a dom0 frame beyond the frame table", Error::out_of_range);
 
+    logger.debug("frame table: done at %llu us", static_cast<unsigned long long>((clock().nanoseconds() - build_started) / 1000));
     // 2. The machine-to-physical table.
     const Status m2p = machine_to_physical.initialize(frames, allocator);
     if (!m2p.ok()) refuse("the machine-to-physical table", m2p.error());
 
+    logger.debug("machine-to-physical table: done at %llu us", static_cast<unsigned long long>((clock().nanoseconds() - build_started) / 1000));
     // shared_info: a hypervisor page dom0 owns (it maps it by machine
     // address, start_info.shared_info).
     const Result<PhysicalAddress> shared_info = allocator.allocate_page();
@@ -158,6 +173,7 @@ void boot_pv_dom0(const Dom0Boot& boot) {
     io_complete = io_memory->remove(iommu.excluded()).ok() && io_complete;
     if (!io_complete) logger.warning("the I/O memory dom0 may map is incomplete (too many ranges)");
 
+    logger.debug("I/O memory: done at %llu us", static_cast<unsigned long long>((clock().nanoseconds() - build_started) / 1000));
     // 3. The start-of-day layout.
     Dom0BuildInputs inputs;
     inputs.kernel = Span<const uint8_t>(static_cast<const uint8_t*>(physical_to_virtual(boot.kernel)),
@@ -186,6 +202,7 @@ void boot_pv_dom0(const Dom0Boot& boot) {
         logger.warning("the kernel requires writable_page_tables: writes to its page tables are not emulated and "
                        "fault into the guest; page-table updates must use mmu_update");
 
+    logger.debug("start-of-day layout: done at %llu us", static_cast<unsigned long long>((clock().nanoseconds() - build_started) / 1000));
     // 4. Validate the bootstrap tables and pin the L4: one batch, one commit.
     auto* types = new (page_types_storage)
         mm::PageTypes(*frame_table, direct_map(), slots, &machine_to_physical,
@@ -201,6 +218,15 @@ void boot_pv_dom0(const Dom0Boot& boot) {
     paging::Batch batch(hardware_domain->invalidation_targets());
     const int32_t pinned = types->pin_table(context, l4_frame, mm::FrameType::l4, batch);
     const int32_t based = pinned == 0 ? types->get_page_type(context, l4_frame, mm::FrameType::l4, batch) : pinned;
+    // shared_info (and the vcpu_info in it) is written by the hypervisor
+    // behind the guest's back: a writable type held for good keeps it from
+    // ever becoming a page table or descriptor page.
+    const int32_t shared_held = types->get_page_type(context, shared_info.value() >> 12, mm::FrameType::writable, batch);
+    if (shared_held != 0) {
+        logger.error("shared_info frame 0x%llx refused a writable type (error %d)",
+                     static_cast<unsigned long long>(shared_info.value() >> 12), shared_held);
+        finish_fail("dom0 build: shared_info");
+    }
     const Status committed = batch.commit();
     if (pinned != 0 || based != 0) {
         logger.error("the bootstrap page tables did not validate (error %d): a builder bug", pinned != 0 ? pinned : based);
@@ -215,6 +241,7 @@ void boot_pv_dom0(const Dom0Boot& boot) {
                 static_cast<unsigned long long>(state.layout.nr_pt_frames), static_cast<unsigned long long>(state.l4),
                 strict ? "; strict IOMMU follows page types" : "");
 
+    logger.debug("bootstrap tables: done at %llu us", static_cast<unsigned long long>((clock().nanoseconds() - build_started) / 1000));
     // dom0's pseudo-physical memory map: its pages from 0.
     (void)guest_memory_map.add(0, state.layout.nr_pages * page_size, MemoryType::ram);
 
@@ -228,12 +255,19 @@ void boot_pv_dom0(const Dom0Boot& boot) {
     start.pages = state.layout.nr_pages;
     start.page_tables = operations;
     start.targets = &hardware_domain->invalidation_targets();
+    start.units = &iommu.units();
     start.machine_memory_map = boot.memory_map;
     start.guest_memory_map = &guest_memory_map;
     start.maximum_machine_frame = frames == 0 ? 0 : frames - 1;
     start.hypervisor_command_line = boot.hypervisor_command_line;
     start.reserved_ports = reserved_ports;
     start.reserved_port_count = array_length(reserved_ports);
+    const uint64_t now = clock().nanoseconds();
+    const auto microseconds = [](uint64_t nanoseconds) { return static_cast<unsigned long long>(nanoseconds / 1000); };
+    logger.info("built in %llu us: IOMMU set-up %llu us, PV build %llu us (%llu MiB, %s)",
+                microseconds(now - boot.setup_started), microseconds(boot.iommu_setup_nanoseconds),
+                microseconds(now - build_started), static_cast<unsigned long long>(memory.total_length() / MiB),
+                strict ? "strict" : "relaxed");
     run_pv_dom0(start);
 }
 

@@ -434,13 +434,16 @@ Result<Dom0InitialState> build_pv_dom0(const Dom0BuildInputs& inputs, PhysicalMe
 
     // 7. The p2m list: entry pfn holds pfn's machine frame.
     {
+        // A page of entries at a time: one write per page, not per entry.
         FrameCursor source(*inputs.memory);
         const uint64_t p2m_first_pfn = layout.pseudo_physical(layout.p2m_list.start) >> page_shift;
-        PhysicalAddress destination = 0;
-        for (uint64_t pfn = 0; pfn < layout.nr_pages; ++pfn, source.advance()) {
-            if (pfn % entries_per_table == 0)
-                destination = map.machine_frame(p2m_first_pfn + pfn / entries_per_table).value() << page_shift;
-            memory.write64(destination + (pfn % entries_per_table) * sizeof(uint64_t), source.machine_frame());
+        uint64_t entries[entries_per_table];
+        for (uint64_t first = 0; first < layout.nr_pages; first += entries_per_table) {
+            const uint64_t count = min<uint64_t>(entries_per_table, layout.nr_pages - first);
+            for (uint64_t index = 0; index < count; ++index, source.advance()) entries[index] = source.machine_frame();
+            const PhysicalAddress destination = map.machine_frame(p2m_first_pfn + first / entries_per_table).value()
+                                                << page_shift;
+            SLUICE_TRY(memory.write_bytes(destination, entries, count * sizeof(uint64_t)));
         }
     }
 
@@ -524,9 +527,14 @@ Result<Dom0InitialState> build_pv_dom0(const Dom0BuildInputs& inputs, PhysicalMe
 
     // 11. The machine-to-physical entries, last, once nothing can fail.
     {
-        FrameCursor source(*inputs.memory);
-        for (uint64_t pfn = 0; pfn < layout.nr_pages; ++pfn, source.advance())
-            machine_to_physical.set(source.machine_frame(), pfn);
+        // One call per contiguous range of dom0's memory.
+        uint64_t pfn = 0;
+        for (const passthrough::AddressRange& range : *inputs.memory) {
+            if (pfn >= layout.nr_pages) break;
+            const uint64_t count = min<uint64_t>(range.length() >> page_shift, layout.nr_pages - pfn);
+            machine_to_physical.set_run(range.start >> page_shift, pfn, count);
+            pfn += count;
+        }
     }
 
     state.rip = layout.entry;

@@ -37,7 +37,7 @@
 #pragma once
 
 #include <arch/x86/mm/page_types.hpp>
-#include <drivers/passthrough/range_set.hpp>
+#include <mm/range_set.hpp>
 #include <public/features.hpp>
 
 #include <sluice/optional.hpp>
@@ -70,6 +70,13 @@ inline constexpr uint32_t pv_dom0_offered_features = (uint32_t{1} << xen::XENFEA
 class MachineToPhysicalWriter {
 public:
     virtual void set(uint64_t machine_frame, uint64_t pseudo_physical_frame) = 0;
+    // count consecutive machine frames from first_machine_frame get
+    // consecutive pseudo-physical frames from first_pseudo_physical_frame:
+    // what a contiguous range of dom0's memory needs, in one call.
+    virtual void set_run(uint64_t first_machine_frame, uint64_t first_pseudo_physical_frame, uint64_t count) {
+        for (uint64_t index = 0; index < count; ++index)
+            set(first_machine_frame + index, first_pseudo_physical_frame + index);
+    }
 
 protected:
     ~MachineToPhysicalWriter() = default;

@@ -24,6 +24,10 @@ constexpr uint32_t version_minor = 17;
 
 int64_t error(int32_t code) { return -int64_t{code}; }
 
+// Work one hypercall entry may do before it continues itself.
+constexpr uint64_t console_write_slice = 4096;
+constexpr uint64_t multicall_slice = 64;
+
 // Arguments of a hypercall (x86-64: RDI, RSI, RDX, R10, R8, R9).
 struct Arguments {
     uint64_t values[6];
@@ -69,13 +73,20 @@ int64_t console_io(PvDomainContext& domain, const Arguments& arguments) {
     const uint64_t buffer = arguments.values[2];
     if (command == xen::CONSOLEIO_write) {
         const GuestMemory memory = kernel_memory(domain);
+        // The ABI's count is an unsigned int; at most console_write_slice
+        // bytes per entry, the rest through a continuation.
+        const uint64_t total = count & 0xffffffff;
+        const uint64_t this_entry = min<uint64_t>(total, console_write_slice);
         char chunk[128];
-        for (uint64_t done = 0; done < count;) {
-            const size_t length = static_cast<size_t>(min<uint64_t>(sizeof chunk, count - done));
+        for (uint64_t done = 0; done < this_entry;) {
+            const size_t length = static_cast<size_t>(min<uint64_t>(sizeof chunk, this_entry - done));
             if (!memory.copy_from(chunk, buffer + done, length).ok()) return error(xen::XEN_EFAULT);
             for (size_t index = 0; index < length; ++index) console_put(domain, chunk[index]);
             done += length;
         }
+        if (this_entry < total)
+            request_continuation(domain, {command, total - this_entry, buffer + this_entry, arguments.values[3],
+                                          arguments.values[4], arguments.values[5]});
         return 0;
     }
     if (command == xen::CONSOLEIO_read) {
@@ -300,7 +311,7 @@ int64_t set_timer_op(PvDomainContext& domain, const Arguments& arguments) {
     return 0;
 }
 
-int64_t vcpu_op(PvDomainContext& domain, const Arguments& arguments) {
+int64_t vcpu_op(PvDomainContext& domain, const Arguments& arguments, paging::Batch& batch) {
     const uint64_t command = arguments.values[0];
     const uint64_t vcpu_id = arguments.values[1];
     const uint64_t address = arguments.values[2];
@@ -326,8 +337,15 @@ int64_t vcpu_op(PvDomainContext& domain, const Arguments& arguments) {
     case xen::VCPUOP_register_vcpu_info: {
         xen::vcpu_register_vcpu_info request{};
         if (!memory.read(address, request).ok()) return error(xen::XEN_EFAULT);
+        if (domain.vcpu->vcpu_info_registered) return error(xen::XEN_EINVAL);
         if (request.offset > page_size - sizeof(xen::vcpu_info)) return error(xen::XEN_EINVAL);
         if (!domain.frames->is_guest_ram(request.mfn)) return error(xen::XEN_EINVAL);
+        // The hypervisor writes vcpu_info behind the guest's back (the
+        // upcall flags, CR2, time): the frame must stay an ordinary writable
+        // page for as long as it holds it, never a page table.
+        if (domain.page_tables == nullptr) return error(xen::XEN_ENOSYS);
+        const int64_t held = domain.page_tables->hold_writable(domain, request.mfn, batch);
+        if (held != 0) return held;
         // The current contents move along, so pending state and the mask
         // survive the move.
         const PhysicalAddress target = request.mfn * page_size + request.offset;
@@ -336,6 +354,7 @@ int64_t vcpu_op(PvDomainContext& domain, const Arguments& arguments) {
             !domain.memory->write_bytes(target, contents, sizeof contents).ok())
             return error(xen::XEN_EFAULT);
         domain.vcpu->vcpu_info = target;
+        domain.vcpu->vcpu_info_registered = true;
         return 0;
     }
     default: return error(xen::XEN_ENOSYS);
@@ -467,9 +486,15 @@ int64_t run_one(PvDomainContext& domain, uint64_t number, const Arguments& argum
 int64_t multicall(PvDomainContext& domain, const Arguments& arguments, InterruptFrame& frame, ModeHooks& hooks,
                   paging::Batch& batch, GuestCrash& crash) {
     const uint64_t list = arguments.values[0];
-    const uint64_t count = arguments.values[1];
+    const uint64_t count = arguments.values[1] & 0xffffffff;  // unsigned int in the ABI
     const GuestMemory memory = kernel_memory(domain);
     for (uint64_t index = 0; index < count; ++index) {
+        // Bounded work per entry: the rest of the list through a
+        // continuation.
+        if (index == multicall_slice) {
+            request_continuation(domain, {list + index * sizeof(xen::multicall_entry), count - index, 0, 0, 0, 0});
+            return 0;
+        }
         const uint64_t address = list + index * sizeof(xen::multicall_entry);
         xen::multicall_entry entry{};
         if (!memory.read(address, entry).ok()) return error(xen::XEN_EFAULT);
@@ -484,6 +509,18 @@ int64_t multicall(PvDomainContext& domain, const Arguments& arguments, Interrupt
             bool resumed = false;
             result = run_one(domain, entry.op, inner, frame, hooks, batch, crash, &resumed);
             if (*crash.reason != '\0') return result;
+            if (domain.continuation) {
+                // The entry did part of its work: it keeps its place with the
+                // arguments it continues with, and the multicall continues
+                // from it (as Xen does).
+                for (unsigned argument = 0; argument < 6; ++argument)
+                    entry.args[argument] = domain.continuation_arguments[argument];
+                if (!memory.write(address + __builtin_offsetof(xen::multicall_entry, args), entry.args).ok())
+                    return error(xen::XEN_EFAULT);
+                domain.continuation = false;
+                request_continuation(domain, {address, count - index, 0, 0, 0, 0});
+                return 0;
+            }
         }
         entry.result = static_cast<uint64_t>(result);
         if (!memory.write(address + __builtin_offsetof(xen::multicall_entry, result), entry.result).ok())
@@ -550,7 +587,7 @@ int64_t run_one(PvDomainContext& domain, uint64_t number, const Arguments& argum
         *resumed = true;
         return static_cast<int64_t>(frame.rax);
     }
-    case xen::HYPERVISOR_vcpu_op: return vcpu_op(domain, arguments);
+    case xen::HYPERVISOR_vcpu_op: return vcpu_op(domain, arguments, batch);
     case xen::HYPERVISOR_set_segment_base: return set_segment_base(domain, arguments);
     case xen::HYPERVISOR_mmuext_op:
         return tables ? tables->mmuext_op(domain, value[0], value[1], value[2], static_cast<uint16_t>(value[3]), batch)
@@ -575,6 +612,11 @@ int64_t run_one(PvDomainContext& domain, uint64_t number, const Arguments& argum
 
 }  // namespace
 
+void request_continuation(PvDomainContext& domain, const uint64_t (&arguments)[6]) {
+    domain.continuation = true;
+    for (unsigned index = 0; index < 6; ++index) domain.continuation_arguments[index] = arguments[index];
+}
+
 const char* hypercall_name(uint64_t number) {
     return number < array_length(hypercall_names) ? hypercall_names[number] : "unknown";
 }
@@ -585,8 +627,24 @@ Status dispatch_hypercall(PvDomainContext& domain, InterruptFrame& frame, ModeHo
     const uint64_t number = frame.rax;
     bool resumed = false;
     crash = GuestCrash{};
+    domain.continuation = false;
     const int64_t result = run_one(domain, number, arguments_of(frame), frame, hooks, batch, crash, &resumed);
     if (*crash.reason != '\0') return Error::invalid_argument;
+    if (domain.continuation && !resumed) {
+        // Back to the SYSCALL (two bytes, 0f 05) with the number and the
+        // arguments to go on with.
+        domain.continuation = false;
+        frame.rip -= 2;
+        frame.rax = number;
+        const uint64_t* next = domain.continuation_arguments;
+        frame.rdi = next[0];
+        frame.rsi = next[1];
+        frame.rdx = next[2];
+        frame.r10 = next[3];
+        frame.r8 = next[4];
+        frame.r9 = next[5];
+        return success();
+    }
     if (!resumed) frame.rax = static_cast<uint64_t>(result);
     return success();
 }

@@ -16,7 +16,7 @@
 #include "arch/x86/pv/guest_memory.hpp"
 #include "arch/x86/pv/vcpu.hpp"
 
-#include <drivers/passthrough/batch.hpp>
+#include <mm/paging/batch.hpp>
 
 #include <sluice/memory_map.hpp>
 #include <sluice/physical_memory.hpp>
@@ -122,7 +122,21 @@ struct PvDomainContext {
     // bit 128 + n for hypercall n's unknown sub-commands).
     uint64_t reported_unknown[4] = {};
     uint64_t hypercalls = 0;
+    // A hypercall with more work than one entry may do (a long console
+    // write, a large mmu_update or multicall) does a bounded part, then asks
+    // to be run again with these arguments: the guest's SYSCALL is executed
+    // once more (Xen's hypercall continuation), so every entry is bounded
+    // and interrupts are taken in between.
+    bool continuation = false;
+    uint64_t continuation_arguments[6] = {};
 };
+
+// Asks for the current hypercall to run again with `arguments`.
+void request_continuation(PvDomainContext& domain, const uint64_t (&arguments)[6]);
+
+// mmu_update and mmuext_op mark a continued call in the count argument, as
+// Xen does (xen.h, MMU_UPDATE_PREEMPTED); *pdone then holds what was done.
+inline constexpr uint64_t preempted_count_flag = uint64_t{1} << 31;
 
 // The page-table hypercalls, implemented over the page-type engine
 // (arch/x86/mm/) by arch/x86/pv/page_table_operations.*; every change goes
@@ -141,6 +155,11 @@ public:
                                           paging::Batch& batch) = 0;
     [[nodiscard]] virtual int64_t update_descriptor(PvDomainContext& domain, uint64_t machine_address,
                                                     uint64_t descriptor, paging::Batch& batch) = 0;
+    // A writable type reference (and a general one) on a frame of the
+    // domain's that the hypervisor itself will write (a registered
+    // vcpu_info): while held, the frame can never become a page table or a
+    // descriptor page. 0 or a negative Xen errno.
+    [[nodiscard]] virtual int64_t hold_writable(PvDomainContext& domain, uint64_t frame, paging::Batch& batch) = 0;
     // The guest wrote CR3 (mov to CR3 from its kernel): like
     // MMUEXT_NEW_BASEPTR with the frame in `value`.
     [[nodiscard]] virtual int64_t new_base_pointer(PvDomainContext& domain, uint64_t frame,

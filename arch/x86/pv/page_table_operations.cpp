@@ -49,27 +49,55 @@ void PvPageTableOperations::sync_vcpu(PvDomainContext& domain) const {
     domain.vcpu->user_page_table = bases_.user == mm::no_frame ? 0 : bases_.user << 12;
 }
 
+namespace {
+
+// A continued call (preempted_count_flag in the count) starts from what
+// *pdone says was done; counts are the ABI's unsigned int.
+bool resume_count(const PvDomainContext& domain, uint64_t& count, uint64_t done_pointer, uint64_t& done) {
+    count &= 0xffffffff;
+    done = 0;
+    if (!(count & preempted_count_flag)) return true;
+    count &= ~preempted_count_flag;
+    if (done_pointer == 0) return true;
+    uint32_t value = 0;
+    if (!kernel_memory(domain).read(done_pointer, value).ok()) return false;
+    done = value;
+    return true;
+}
+
+// After one slice: the rest through a continuation, *pdone holding the
+// running total.
+int64_t continue_later(PvDomainContext& domain, uint64_t array, uint64_t element_size, uint64_t remaining,
+                       uint64_t done_pointer, uint64_t total_done, uint16_t foreign_domain, uint64_t slice) {
+    if (!report_done(domain, done_pointer, total_done)) return error(xen::XEN_EFAULT);
+    request_continuation(domain, {array + slice * element_size, (remaining - slice) | preempted_count_flag,
+                                  done_pointer, foreign_domain, 0, 0});
+    return 0;
+}
+
+}  // namespace
+
 int64_t PvPageTableOperations::mmu_update(PvDomainContext& domain, uint64_t requests, uint64_t count,
                                           uint64_t done_pointer, uint16_t foreign_domain, paging::Batch& batch) {
     if (!foreign_domain_ok(domain, foreign_domain)) return error(xen::XEN_ESRCH);
-    const GuestMemory memory = kernel_memory(domain);
-    uint64_t done = 0;
-    while (done < count) {
-        const size_t slice = static_cast<size_t>(min<uint64_t>(count - done, request_capacity));
-        if (!memory.copy_from(update_buffer, requests + done * sizeof(xen::mmu_update), slice * sizeof(xen::mmu_update))
-                 .ok()) {
-            (void)report_done(domain, done_pointer, done);
-            return error(xen::XEN_EFAULT);
-        }
-        const mm::Outcome outcome =
-            types_->mmu_update(domain_, Span<const xen::mmu_update>(update_buffer, slice), batch);
-        done += outcome.completed;
-        if (outcome.status != 0) {
-            (void)report_done(domain, done_pointer, done);
-            return outcome.status;
-        }
+    uint64_t base = 0;
+    if (!resume_count(domain, count, done_pointer, base)) return error(xen::XEN_EFAULT);
+    // One slice per entry (one prepare commit, one batch); the rest later.
+    const uint64_t slice = min<uint64_t>(count, request_capacity);
+    if (slice != 0 && !kernel_memory(domain).copy_from(update_buffer, requests, slice * sizeof(xen::mmu_update)).ok()) {
+        (void)report_done(domain, done_pointer, base);
+        return error(xen::XEN_EFAULT);
     }
-    return report_done(domain, done_pointer, done) ? 0 : error(xen::XEN_EFAULT);
+    const mm::Outcome outcome =
+        slice == 0 ? mm::Outcome{} : types_->mmu_update(domain_, Span<const xen::mmu_update>(update_buffer, slice), batch);
+    if (outcome.status != 0) {
+        (void)report_done(domain, done_pointer, base + outcome.completed);
+        return outcome.status;
+    }
+    if (slice < count)
+        return continue_later(domain, requests, sizeof(xen::mmu_update), count, done_pointer, base + slice,
+                              foreign_domain, slice);
+    return report_done(domain, done_pointer, base + slice) ? 0 : error(xen::XEN_EFAULT);
 }
 
 int64_t PvPageTableOperations::run_extended(PvDomainContext& domain, Span<const xen::mmuext_op> operations,
@@ -95,27 +123,25 @@ int64_t PvPageTableOperations::run_extended(PvDomainContext& domain, Span<const 
 int64_t PvPageTableOperations::mmuext_op(PvDomainContext& domain, uint64_t operations, uint64_t count,
                                          uint64_t done_pointer, uint16_t foreign_domain, paging::Batch& batch) {
     if (!foreign_domain_ok(domain, foreign_domain)) return error(xen::XEN_ESRCH);
-    const GuestMemory memory = kernel_memory(domain);
-    uint64_t done = 0;
-    while (done < count) {
-        const size_t slice = static_cast<size_t>(min<uint64_t>(count - done, request_capacity));
-        if (!memory
-                 .copy_from(operation_buffer, operations + done * sizeof(xen::mmuext_op),
-                            slice * sizeof(xen::mmuext_op))
-                 .ok()) {
-            (void)report_done(domain, done_pointer, done);
-            return error(xen::XEN_EFAULT);
-        }
-        uint32_t completed = 0;
-        const int64_t status =
-            run_extended(domain, Span<const xen::mmuext_op>(operation_buffer, slice), &completed, batch);
-        done += completed;
-        if (status != 0) {
-            (void)report_done(domain, done_pointer, done);
-            return status;
-        }
+    uint64_t base = 0;
+    if (!resume_count(domain, count, done_pointer, base)) return error(xen::XEN_EFAULT);
+    const uint64_t slice = min<uint64_t>(count, request_capacity);
+    if (slice != 0 &&
+        !kernel_memory(domain).copy_from(operation_buffer, operations, slice * sizeof(xen::mmuext_op)).ok()) {
+        (void)report_done(domain, done_pointer, base);
+        return error(xen::XEN_EFAULT);
     }
-    return report_done(domain, done_pointer, done) ? 0 : error(xen::XEN_EFAULT);
+    uint32_t completed = 0;
+    const int64_t status =
+        slice == 0 ? 0 : run_extended(domain, Span<const xen::mmuext_op>(operation_buffer, slice), &completed, batch);
+    if (status != 0) {
+        (void)report_done(domain, done_pointer, base + completed);
+        return status;
+    }
+    if (slice < count)
+        return continue_later(domain, operations, sizeof(xen::mmuext_op), count, done_pointer, base + slice,
+                              foreign_domain, slice);
+    return report_done(domain, done_pointer, base + slice) ? 0 : error(xen::XEN_EFAULT);
 }
 
 int64_t PvPageTableOperations::update_va_mapping(PvDomainContext& domain, uint64_t address, uint64_t value,
@@ -157,6 +183,10 @@ int64_t PvPageTableOperations::set_gdt(PvDomainContext& domain, uint64_t frame_l
 int64_t PvPageTableOperations::update_descriptor(PvDomainContext&, uint64_t machine_address, uint64_t descriptor,
                                                  paging::Batch& batch) {
     return types_->update_descriptor(domain_, machine_address, descriptor, batch);
+}
+
+int64_t PvPageTableOperations::hold_writable(PvDomainContext&, uint64_t frame, paging::Batch& batch) {
+    return types_->get_page_type(domain_, frame, mm::FrameType::writable, batch);
 }
 
 int64_t PvPageTableOperations::new_base_pointer(PvDomainContext& domain, uint64_t frame, paging::Batch& batch) {

@@ -7,8 +7,10 @@
 //
 // A hypercall's requests are handed to the engine in one call whenever they
 // fit in `request_capacity`, so its prepare pass and commit cover all of
-// them: one IOMMU invalidation per unit per hypercall. A longer array is
-// processed in slices of request_capacity, one commit each.
+// them: one IOMMU invalidation per unit per hypercall. A longer array does
+// request_capacity of them and continues itself (the guest's SYSCALL runs
+// again, Xen's MMU_UPDATE_PREEMPTED convention), one commit per slice, so
+// no single entry into the hypervisor runs unbounded.
 #pragma once
 
 #include "arch/x86/mm/page_types.hpp"
@@ -51,6 +53,7 @@ public:
     [[nodiscard]] int64_t update_descriptor(PvDomainContext& domain, uint64_t machine_address, uint64_t descriptor,
                                             paging::Batch& batch) override;
     [[nodiscard]] int64_t new_base_pointer(PvDomainContext& domain, uint64_t frame, paging::Batch& batch) override;
+    [[nodiscard]] int64_t hold_writable(PvDomainContext& domain, uint64_t frame, paging::Batch& batch) override;
 
 private:
     [[nodiscard]] bool foreign_domain_ok(const PvDomainContext& domain, uint16_t foreign_domain) const;

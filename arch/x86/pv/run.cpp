@@ -225,8 +225,10 @@ public:
             // Load the user's GS selector without losing the kernel's base:
             // swap, load (which also loads the base from the descriptor),
             // swap back.
+            // A selector the load would fault on at CPL 0 is refused here,
+            // before the instruction runs.
             const uint16_t selector = static_cast<uint16_t>(value);
-            if ((selector & 3) != 3 && selector != 0) return Error::invalid_argument;
+            if (!data_selector_loadable(dom0.vcpu, direct_map(), selector)) return Error::invalid_argument;
             swap_gs_bases();
             asm volatile("1: movw %0, %%gs\n" : : "r"(selector) : "memory");
             swap_gs_bases();
@@ -570,7 +572,28 @@ void handle_system_call(InterruptFrame& frame) {
         crash_domain(frame, crash.reason, crash.address);
 }
 
+// DMA faults while dom0 runs: read on the way back to the guest, at most
+// once per millisecond of system time, so a device that faults is reported
+// while it happens without costing every hypercall an MMIO read.
+constexpr uint64_t fault_poll_interval = 1000000;
+uint64_t last_fault_poll = 0;
+
+void poll_iommu_faults(bool now) {
+    if (dom0.start.units == nullptr) return;
+    const uint64_t time = system_time_now();
+    if (!now && time - last_fault_poll < fault_poll_interval) return;
+    last_fault_poll = time;
+    for (passthrough::IommuUnit* unit : dom0.start.units->units()) {
+        if (!unit->reports_faults()) continue;
+        passthrough::DmaFault faults[8];
+        // Bounded: a unit records a fixed number of faults.
+        for (unsigned round = 0; round < 4 && unit->take_faults(Span<passthrough::DmaFault>(faults, 8)) != 0; ++round) {
+        }
+    }
+}
+
 [[noreturn]] void resume(InterruptFrame& frame) {
+    poll_iommu_faults(dom0.shutdown_requested);
     if (dom0.shutdown_requested) finish_shutdown();
     check_timer();
     GuestCrash crash;
@@ -647,6 +670,23 @@ void run_pv_dom0(const PvDom0Start& start) {
 
 using namespace sluice::x86;
 using namespace sluice::x86::pv;
+
+extern "C" void sluice_guest_return_faulted(InterruptFrame* frame) {
+    // The exception frame sits below what was left of the guest's: RIP, CS,
+    // RFLAGS, RSP, SS at the faulting RSP. Registers other than those are the
+    // guest's, saved by the stub.
+    InterruptFrame guest = *frame;
+    const auto* remaining = reinterpret_cast<const uint64_t*>(frame->rsp);
+    guest.rip = remaining[0];
+    guest.cs = remaining[1];
+    guest.rflags = remaining[2];
+    guest.rsp = remaining[3];
+    guest.ss = remaining[4];
+    char reason[96];
+    sluice::format(reason, sizeof reason, "the return to the guest faulted (%s, error code 0x%llx)",
+           exception_mnemonic(static_cast<unsigned>(frame->vector)), value(frame->error_code));
+    crash_domain(guest, reason, guest.rip);
+}
 
 extern "C" void sluice_handle_guest_interrupt(InterruptFrame* frame) {
     const uint64_t vector = frame->vector;

@@ -10,8 +10,9 @@
 
 #include "arch/x86/pv/hypercalls.hpp"
 
-#include <drivers/passthrough/batch.hpp>
-#include <drivers/passthrough/range_set.hpp>
+#include <drivers/passthrough/iommu_unit.hpp>
+#include <mm/paging/batch.hpp>
+#include <mm/range_set.hpp>
 
 #include <sluice/memory_map.hpp>
 #include <sluice/string_view.hpp>
@@ -32,6 +33,9 @@ struct PvDom0Start {
     PageTableOperations* page_tables = nullptr;
     // The units a hypercall's batch invalidates (dom0's IOMMU units).
     const paging::InvalidationTargets* targets = nullptr;
+    // Every IOMMU unit, whose fault records are read while dom0 runs (each
+    // driver decodes and reports what it takes).
+    passthrough::UnitRegistry* units = nullptr;
     const MemoryMap* machine_memory_map = nullptr;
     const MemoryMap* guest_memory_map = nullptr;
     uint64_t maximum_machine_frame = 0;

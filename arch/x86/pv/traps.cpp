@@ -180,6 +180,27 @@ Result<bool> deliver_pending_events(Vcpu& vcpu, InterruptFrame& frame, PhysicalM
     return true;
 }
 
+bool data_selector_loadable(const Vcpu& vcpu, const PhysicalMemory& memory, uint16_t selector) {
+    if ((selector & ~uint16_t{3}) == 0) return true;  // a null selector: loading it never faults
+    if (selector & 4) return false;                   // TI: the LDT, which a PV guest does not get here
+    const unsigned index = selector >> 3;
+    if (index >= xen::FIRST_RESERVED_GDT_ENTRY) return (selector | 3) == xen::FLAT_RING3_DS32;
+    if (index >= vcpu.gdt_entries) return false;
+    const uint64_t frame = vcpu.gdt_frames[index / 512];
+    uint64_t descriptor = 0;
+    if (frame == 0 || !memory.read_bytes(frame * page_size + (index % 512) * 8, &descriptor, sizeof descriptor).ok())
+        return false;
+    // Segment descriptor (Intel SDM Vol. 3A, "Segment Descriptors"): type in
+    // bits 43:40 (43 = code, 41 = readable for code), S in 44, DPL in 46:45,
+    // P in 47.
+    const bool present = (descriptor >> 47) & 1;
+    const bool code_or_data = (descriptor >> 44) & 1;
+    const unsigned privilege = (descriptor >> 45) & 3;
+    const bool code = (descriptor >> 43) & 1;
+    const bool readable = (descriptor >> 41) & 1;
+    return present && code_or_data && privilege == 3 && (!code || readable);
+}
+
 Status sanitize_return_frame(InterruptFrame& frame, GuestCrash& crash) {
     if (!is_canonical(frame.rip) || !is_canonical(frame.rsp)) {
         crash = GuestCrash{"return address or stack not canonical", frame.rip};
@@ -189,6 +210,13 @@ Status sanitize_return_frame(InterruptFrame& frame, GuestCrash& crash) {
     // at RPL 3, the flat data selector for SS.
     const uint64_t code = frame.cs & ~uint64_t{3};
     frame.cs = code == (xen::FLAT_RING3_CS32 & ~3) ? xen::FLAT_RING3_CS32 : xen::FLAT_RING3_CS64;
+    // Returning to 32-bit code, IRETQ checks EIP against the segment limit
+    // (4 GiB for the flat selector; Intel SDM Vol. 2, IRET pseudocode,
+    // "RETURN-TO-OUTER-PRIVILEGE-LEVEL"): refuse what it would fault on.
+    if (frame.cs == xen::FLAT_RING3_CS32 && (frame.rip > 0xffffffff || frame.rsp > 0xffffffff)) {
+        crash = GuestCrash{"return to 32-bit code above 4 GiB", frame.rip};
+        return Error::invalid_argument;
+    }
     frame.ss = xen::FLAT_RING3_SS64;
     frame.rflags = (frame.rflags & guest_flags) | flag_reserved_one | flag_interrupt;
     return success();

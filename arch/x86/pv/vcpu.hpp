@@ -67,6 +67,9 @@ struct Vcpu {
     // Machine address of this vCPU's vcpu_info (in shared_info, or where
     // VCPUOP_register_vcpu_info put it).
     PhysicalAddress vcpu_info = 0;
+    // VCPUOP_register_vcpu_info moved it out of shared_info (only once, as
+    // in Xen).
+    bool vcpu_info_registered = false;
     TrapHandler traps[trap_count];
     GuestCallback event_callback;
     GuestCallback failsafe_callback;
@@ -147,6 +150,13 @@ struct Bounce {
 [[nodiscard]] Result<bool> deliver_pending_events(Vcpu& vcpu, InterruptFrame& frame, PhysicalMemory& memory,
                                                   const GuestFramePolicy& policy, ModeHooks& hooks,
                                                   GuestCrash& crash);
+
+// Whether loading `selector` into a data segment register at CPL 0 is
+// sure not to fault (Intel SDM Vol. 3A, "Privilege Level Checking When
+// Accessing Data Segments"): null, or a present DPL 3 data or readable code
+// descriptor of the guest's GDT (within its set_gdt entries; the LDT is not
+// supported), or the flat data selector FLAT_RING3_DS32.
+[[nodiscard]] bool data_selector_loadable(const Vcpu& vcpu, const PhysicalMemory& memory, uint16_t selector);
 
 // Makes the frame safe to IRETQ to: guest selectors, canonical RIP and RSP,
 // IF on, IOPL 0, no NT/VM/VIF/VIP. Error::invalid_argument (crash filled in)

@@ -4,6 +4,7 @@
 #include <drivers/passthrough/amd/ivmd.hpp>
 #include <drivers/passthrough/amd/ivmd_option.hpp>
 #include <drivers/passthrough/iommu_options.hpp>
+#include <drivers/passthrough/iommu_vendor.hpp>
 #include <drivers/pci/configuration.hpp>
 #include <drivers/pci/mmio.hpp>
 
@@ -229,5 +230,8 @@ Status configure_domain(const passthrough::IommuOptions& options, passthrough::D
     configuration.amd = format.value();
     return success();
 }
+
+// Probed after VT-d (order 10).
+SLUICE_IOMMU_VENDOR(20, "AMD-Vi", &probe, &configure_domain, &report_unused_options);
 
 }  // namespace sluice::amd

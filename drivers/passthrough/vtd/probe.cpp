@@ -1,4 +1,5 @@
 #include <drivers/acpi/table_directory.hpp>
+#include <drivers/passthrough/iommu_vendor.hpp>
 #include <drivers/passthrough/vtd/probe.hpp>
 #include <drivers/passthrough/vtd/reserved_regions.hpp>
 #include <drivers/passthrough/vtd/rmrr_option.hpp>
@@ -212,5 +213,8 @@ void reset_probe() {
     probed_count = 0;
     description.clear();
 }
+
+// Probed before AMD-Vi (order 20); a machine has one or the other.
+SLUICE_IOMMU_VENDOR(10, "Intel VT-d", &probe, &configure_domain, &report_unused_options);
 
 }  // namespace sluice::vtd

@@ -560,7 +560,7 @@ void check_traps() {
     }
     forget_trap();
     probe_invalid_opcode();
-    CHECK("traps: bounce frame cs is the kernel's", (last_trap.cs & 0xfffc) == (FLAT_RING3_CS64 & 0xfffc),
+    CHECK("traps: bounce frame cs is the kernel's", (last_trap.cs & 0xffff) == (FLAT_RING3_CS64 & 0xfffc),
           "cs 0x%lx in the frame (low 16 bits 0x%lx)", last_trap.cs, last_trap.cs & 0xffff);
 
     volatile uint64_t* window = reinterpret_cast<volatile uint64_t*>(windows[5]);

@@ -1,4 +1,4 @@
-#include <drivers/passthrough/range_set.hpp>
+#include <mm/range_set.hpp>
 
 #include <sluice/utility.hpp>
 
@@ -18,7 +18,7 @@
 // A first read-only pass counts the final size, so a result that cannot fit
 // is refused before anything is written.
 
-namespace sluice::passthrough {
+namespace sluice {
 namespace {
 
 // Index of the first range ending after address (count when none does).
@@ -319,4 +319,4 @@ bool operator==(const RangeSet& first, const RangeSet& second) {
     return true;
 }
 
-}  // namespace sluice::passthrough
+}  // namespace sluice

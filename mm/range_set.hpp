@@ -1,9 +1,9 @@
 // Sets of physical address ranges, kept as sorted, disjoint, coalesced
 // [start, end) byte ranges in storage the caller provides.
 //
-// The hardware-domain IOMMU policy is set algebra over the memory map
-// (RAM plus reserved, minus the hypervisor's memory, minus MMIO that dom0
-// may not reach...). Doing it per page costs minutes on a large host; doing
+// The hardware-domain IOMMU policy and the PV page-type checks are set
+// algebra over the memory map (RAM plus reserved, minus the hypervisor's
+// memory, minus MMIO that dom0 may not reach...). Doing it per page costs minutes on a large host; doing
 // it on ranges costs a few hundred merge steps whatever the memory size.
 //
 // Rules every operation keeps:
@@ -24,7 +24,7 @@
 #include <sluice/span.hpp>
 #include <sluice/types.hpp>
 
-namespace sluice::passthrough {
+namespace sluice {
 
 struct AddressRange {
     PhysicalAddress start = 0;
@@ -123,4 +123,14 @@ private:
     AddressRange ranges_[Capacity];
 };
 
+}  // namespace sluice
+
+// The set began as part of passthrough, whose code and users still spell
+// these passthrough::; the names are sluice's (mm/ is below both).
+namespace sluice::passthrough {
+using sluice::AddressRange;
+using sluice::FixedRangeSet;
+using sluice::RangeSet;
+using sluice::round_inward;
+using sluice::round_outward;
 }  // namespace sluice::passthrough

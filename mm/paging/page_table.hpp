@@ -1,11 +1,13 @@
 // One walker for every radix page-table format: VT-d second-level tables,
 // AMD-Vi v1 I/O page tables, EPT and NPT.
 //
-// A Format is a small traits value (see page_table_vtd.hpp for the contract
-// in full) that encodes and decodes one 64-bit entry and says which levels
-// may hold leaves. Memory is anything with read64/write64/zero_page: the
-// PhysicalMemory seam in the image and the host tests, a plain arena in the
-// benchmarks.
+// A Format is a small traits value that encodes and decodes one 64-bit entry
+// and says which levels may hold leaves (the contract in full is below). The
+// formats live with their users: VT-d and AMD-Vi with the IOMMU drivers
+// (page_table_vtd.hpp, page_table_amd.hpp), EPT and NPT in mm/p2m/; this
+// layer includes none of them. Memory is anything with read64/write64/
+// zero_page: the PhysicalMemory seam in the image and the host tests, a
+// plain arena in the benchmarks.
 //
 // The walker works on ranges, not pages: it descends once per level over the
 // part of the range each entry covers, so mapping 512 GiB with 1 GiB leaves
@@ -28,10 +30,26 @@
 // On failure (out of memory) part of the range may already be changed; the
 // tables are consistent, nothing leaks, and the change is recorded, so the
 // caller can undo by unmapping (identity_map.cpp reserves pages for that).
+//
+// The format contract every walker format follows:
+//   using Attributes;                       // what a leaf grants; has ==
+//   static constexpr uint64_t hardware_managed_bits;  // bits hardware may set
+//   unsigned levels() const;
+//   uint64_t last_input() const;            // highest mappable input address
+//   uint64_t last_output() const;           // highest addressable output
+//   bool leaf_allowed(unsigned level) const;
+//   bool valid(Attributes) const;           // can a leaf express them?
+//   bool present(uint64_t entry) const;
+//   bool leaf(uint64_t entry, unsigned level) const;      // entry is present
+//   PhysicalAddress address(uint64_t entry, unsigned level) const;
+//   Attributes attributes(uint64_t entry, unsigned level) const;
+//   uint64_t encode_leaf(PhysicalAddress, Attributes, unsigned level) const;
+//   uint64_t encode_table(PhysicalAddress table, unsigned level) const;
+// A leaf encoding must decode back to the same address and attributes.
 #pragma once
 
-#include <drivers/passthrough/batch.hpp>
-#include <drivers/passthrough/paging.hpp>
+#include <mm/paging/batch.hpp>
+#include <mm/paging/paging.hpp>
 
 #include <sluice/optional.hpp>
 #include <sluice/physical_memory.hpp>

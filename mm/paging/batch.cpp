@@ -1,4 +1,4 @@
-#include <drivers/passthrough/batch.hpp>
+#include <mm/paging/batch.hpp>
 
 #include <sluice/log.hpp>
 

@@ -14,7 +14,7 @@
 // rather than grow.
 #pragma once
 
-#include <drivers/passthrough/paging.hpp>
+#include <mm/paging/paging.hpp>
 
 #include <sluice/physical_memory.hpp>
 #include <sluice/result.hpp>
