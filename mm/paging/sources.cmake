@@ -1,6 +1,6 @@
 # The format-neutral paging layer: the vocabulary every page-table format
 # shares (paging.hpp), the one walker (page_table.hpp), the batch, and the
-# page reserve. Header-only but for the batch; nothing here includes drivers/.
+# page reserve. Header-only but for the batch; no header here includes a driver.
 set(SLUICE_CORE_SOURCES_PAGING
     mm/paging/batch.cpp)
 set(SLUICE_TEST_SOURCES_PAGING

@@ -32,10 +32,14 @@ constexpr uint64_t invalid_machine_to_physical = ~uint64_t{0};
 
 // Ports the hypervisor keeps: the 8259 PICs, the PIT and its gate (port
 // 0x61), the console UART and the verdict port. dom0 reads all ones there
-// and its writes are dropped, as Xen does for its own ports.
+// and its writes are dropped, as Xen does for its own ports. The PCI
+// configuration ports are denied in the I/O bitmap too, and emulated.
 constexpr PvDom0Start::PortRange reserved_ports[] = {
     {0x20, 0x21, "8259 PIC (master)"}, {0x40, 0x43, "8254 PIT"},       {0x61, 0x61, "PIT gate / speaker"},
     {0xa0, 0xa1, "8259 PIC (slave)"},  {0xf4, 0xf7, "verdict port"},   {0x3f8, 0x3ff, "COM1 (hypervisor console)"},
+    // Not the hypervisor's, but every access is emulated (run.cpp), so it
+    // sees each configuration write.
+    {0xcf8, 0xcff, "PCI configuration (emulated)"},
 };
 
 class Slots final : public mm::HypervisorSlots {
