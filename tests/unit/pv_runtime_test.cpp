@@ -688,6 +688,24 @@ TEST(PvHypercalls, AllocUnboundGivesAPort) {
     EXPECT_EQ(fixture.call(32, 6, buffer_address), -3);  // -ESRCH: no domain 5
 }
 
+TEST(PvHypercalls, SendDropsUnboundAndRefusesVirqPorts) {
+    HypercallFixture fixture;
+    const Result<unsigned> unbound = fixture.events.allocate_unbound();
+    const Result<unsigned> virq = fixture.events.bind_virq(0);
+    const Result<unsigned> ipi = fixture.events.bind_ipi();
+    ASSERT_TRUE(unbound.ok() && virq.ok() && ipi.ok());
+    const auto send = [&](uint32_t port) {
+        fixture.put(buffer_address, &port, sizeof port);
+        return fixture.call(32, 4, buffer_address);  // EVTCHNOP_send
+    };
+    EXPECT_EQ(send(unbound.value()), 0);
+    EXPECT_EQ(*fixture.space.memory.pointer(fixture.vcpu.vcpu_info), 0);  // dropped: nothing pending
+    EXPECT_EQ(send(virq.value()), einval);
+    EXPECT_EQ(send(60), einval);  // a free port
+    EXPECT_EQ(send(ipi.value()), 0);
+    EXPECT_EQ(*fixture.space.memory.pointer(fixture.vcpu.vcpu_info), 1);
+}
+
 TEST(PvHypercalls, MemoryOps) {
     HypercallFixture fixture;
     const uint16_t self = 0x7ff0;

@@ -2,6 +2,7 @@
 
 #include "arch/x86/address_space.hpp"
 #include "arch/x86/clock.hpp"
+#include "arch/x86/cpu.hpp"
 #include "arch/x86/mm/page_types.hpp"
 #include "arch/x86/paging.hpp"
 #include "arch/x86/pv/dom0_build.hpp"
@@ -208,9 +209,13 @@ void boot_pv_dom0(const Dom0Boot& boot) {
 
     logger.debug("start-of-day layout: done at %llu us", static_cast<unsigned long long>((clock().nanoseconds() - build_started) / 1000));
     // 4. Validate the bootstrap tables and pin the L4: one batch, one commit.
+    // Address bits beyond the processor's MAXPHYADDR are reserved in every
+    // entry (Intel SDM Vol. 3A, "4-Level Paging"; CPUID 80000008H EAX[7:0]).
+    unsigned physical_address_bits = 36;
+    if (cpuid(0x80000000).eax >= 0x80000008) physical_address_bits = cpuid(0x80000008).eax & 0xff;
     auto* types = new (page_types_storage)
         mm::PageTypes(*frame_table, direct_map(), slots, &machine_to_physical,
-                      Span<uint64_t>(pending_frames, array_length(pending_frames)));
+                      Span<uint64_t>(pending_frames, array_length(pending_frames)), physical_address_bits);
     mm::IommuFollower* follower = nullptr;
     if (strict) follower = new (follower_storage) IdentityIommuFollower(*hardware_domain);
     mm::DomainContext context;

@@ -408,7 +408,11 @@ int64_t event_channel_op(PvDomainContext& domain, const Arguments& arguments) {
     case xen::EVTCHNOP_send: {
         xen::evtchn_send request{};
         if (!memory.read(address, request).ok()) return error(xen::XEN_EFAULT);
-        if (events.state(request.port) != EventChannels::State::ipi) return error(xen::XEN_EINVAL);
+        // As Xen: a notification on an unbound port is dropped silently;
+        // only IPI ports (and, with other domains, interdomain ones) send.
+        const EventChannels::State state = events.state(request.port);
+        if (state == EventChannels::State::unbound) return 0;
+        if (state != EventChannels::State::ipi) return error(xen::XEN_EINVAL);
         events.raise(request.port, *domain.memory, domain.shared_info, domain.vcpu->vcpu_info);
         return 0;
     }
