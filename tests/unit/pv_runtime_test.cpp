@@ -7,6 +7,7 @@
 #include "arch/x86/pv/emulate.hpp"
 #include "arch/x86/pv/guest_memory.hpp"
 #include "arch/x86/pv/hypercalls.hpp"
+#include "arch/x86/pv/page_table_write.hpp"
 #include "arch/x86/pv/vcpu.hpp"
 
 #include <public/callback.hpp>
@@ -422,6 +423,47 @@ TEST(PvDecoder, TheRest) {
     EXPECT_EQ(decode({0x0f, 0x22}).operation, PrivilegedOperation::none); // truncated
     EXPECT_EQ(decode({0xe4}).operation, PrivilegedOperation::none);
     EXPECT_EQ(decode({}).operation, PrivilegedOperation::none);
+}
+
+// --- Stores to page tables (writable page tables), Intel SDM Vol. 2 encodings -------
+
+DecodedStore decode_store(std::initializer_list<uint8_t> bytes) {
+    std::vector<uint8_t> buffer(bytes);
+    return decode_page_table_store(buffer.data(), static_cast<unsigned>(buffer.size()));
+}
+
+TEST(PvPageTableStores, TheStoresKernelsUse) {
+    DecodedStore store = decode_store({0x48, 0x89, 0x37});  // mov %rsi, (%rdi)
+    EXPECT_EQ(store.kind, PageTableStore::move_register);
+    EXPECT_EQ(store.source_register, 6);
+    EXPECT_EQ(store.length, 3);
+    store = decode_store({0x4c, 0x89, 0x04, 0x24});  // mov %r8, (%rsp): SIB
+    EXPECT_EQ(store.source_register, 8);
+    EXPECT_EQ(store.length, 4);
+    EXPECT_EQ(decode_store({0x48, 0x89, 0x44, 0x24, 0x08}).length, 5);                    // disp8 with SIB
+    EXPECT_EQ(decode_store({0x48, 0x89, 0x87, 0x00, 0x10, 0x00, 0x00}).length, 7);        // disp32
+    EXPECT_EQ(decode_store({0x48, 0x89, 0x05, 0x10, 0x00, 0x00, 0x00}).length, 7);        // RIP-relative
+    EXPECT_EQ(decode_store({0x48, 0x89, 0x04, 0x25, 0x00, 0x10, 0x00, 0x00}).length, 8);  // SIB, no base
+    store = decode_store({0x48, 0xc7, 0x07, 0xff, 0xff, 0xff, 0xff});  // movq $-1, (%rdi)
+    EXPECT_EQ(store.kind, PageTableStore::move_immediate);
+    EXPECT_EQ(store.immediate, -1);
+    EXPECT_EQ(store.length, 7);
+    store = decode_store({0xf0, 0x48, 0x0f, 0xb1, 0x17});  // lock cmpxchg %rdx, (%rdi)
+    EXPECT_EQ(store.kind, PageTableStore::compare_exchange);
+    EXPECT_EQ(store.source_register, 2);
+    EXPECT_EQ(store.length, 5);
+    store = decode_store({0x48, 0x87, 0x0e});  // xchg %rcx, (%rsi)
+    EXPECT_EQ(store.kind, PageTableStore::exchange);
+    EXPECT_EQ(store.source_register, 1);
+}
+
+TEST(PvPageTableStores, AnythingElseIsNotEmulated) {
+    EXPECT_EQ(decode_store({0x89, 0x37}).kind, PageTableStore::none);              // 4-byte store
+    EXPECT_EQ(decode_store({0x48, 0x89, 0xf7}).kind, PageTableStore::none);        // register destination
+    EXPECT_EQ(decode_store({0x48, 0xc7, 0x0f, 0, 0, 0, 0}).kind, PageTableStore::none);  // c7 /1
+    EXPECT_EQ(decode_store({0x48, 0xc7, 0x07, 0, 0}).kind, PageTableStore::none);  // truncated immediate
+    EXPECT_EQ(decode_store({0x48, 0x89}).kind, PageTableStore::none);
+    EXPECT_EQ(decode_store({0x48, 0x8b, 0x37}).kind, PageTableStore::none);        // a load
 }
 
 // --- Hypercalls against a fake machine ------------------------------------------------

@@ -955,4 +955,10 @@ bool PageTypes::is_writable(const DomainContext& domain, uint64_t frame) const {
            (record->type_count == 0 || record->type == FrameType::writable);
 }
 
+bool PageTypes::is_validated_table(const DomainContext& domain, uint64_t frame, FrameType type) const {
+    const FrameRecord* record = frames_.find(frame);
+    return record != nullptr && record->owner == domain.id && record->type == type && record->type_count != 0 &&
+           record->has(FrameRecord::validated);
+}
+
 }  // namespace sluice::x86::mm

@@ -288,6 +288,9 @@ public:
     // The domain owns frame and it is neither a page table nor a descriptor
     // page: the hypervisor may write it on the guest's behalf.
     [[nodiscard]] bool is_writable(const DomainContext& domain, uint64_t frame) const;
+    // The frame is the domain's and a validated table of `type`: what a
+    // direct (emulated) write to its entries requires.
+    [[nodiscard]] bool is_validated_table(const DomainContext& domain, uint64_t frame, FrameType type) const;
 
     [[nodiscard]] const Statistics& statistics() const { return statistics_; }
 

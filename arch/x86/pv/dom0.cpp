@@ -190,10 +190,8 @@ void boot_pv_dom0(const Dom0Boot& boot) {
     inputs.shared_info = shared_info.value();
     inputs.flags = xen::SIF_INITDOMAIN | xen::SIF_PRIVILEGED;
     // Kernels built for Xen (Linux among them) mark writable_page_tables as
-    // required, and Xen, which emulates writes to page-table pages, boots
-    // them. Sluice does not emulate those writes yet: such a kernel is
-    // accepted with a warning, and a direct write to one of its page tables
-    // faults into the guest instead of being carried out.
+    // required: stores to their L1 tables are emulated
+    // (arch/x86/pv/page_table_write.hpp), as Xen does for 64-bit PV guests.
     inputs.offered_features = pv_dom0_offered_features | (uint32_t{1} << xen::XENFEAT_writable_page_tables);
     Dom0BuildDiagnostic diagnostic;
     const Result<Dom0InitialState> built = build_pv_dom0(inputs, direct_map(), machine_to_physical_writer, diagnostic);
@@ -203,9 +201,6 @@ void boot_pv_dom0(const Dom0Boot& boot) {
     }
     const Dom0InitialState& state = built.value();
     log_dom0_layout(state);
-    if (state.required_features & (uint32_t{1} << xen::XENFEAT_writable_page_tables))
-        logger.warning("the kernel requires writable_page_tables: writes to its page tables are not emulated and "
-                       "fault into the guest; page-table updates must use mmu_update");
 
     logger.debug("start-of-day layout: done at %llu us", static_cast<unsigned long long>((clock().nanoseconds() - build_started) / 1000));
     // 4. Validate the bootstrap tables and pin the L4: one batch, one commit.

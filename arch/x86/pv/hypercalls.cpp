@@ -242,11 +242,12 @@ int64_t fpu_taskswitch(PvDomainContext& domain, const Arguments& arguments) {
 int64_t vm_assist(PvDomainContext& domain, const Arguments& arguments) {
     const uint64_t command = arguments.values[0];
     const uint64_t type = arguments.values[1];
-    // The assists this hypervisor implements for 64-bit PV: none changes
-    // behaviour Sluice has, so they are recorded. Writable page tables (the
-    // trap-and-emulate assist) are not offered.
+    // The assists of 64-bit PV. Writable page tables are always on (stores
+    // to L1 tables are emulated whatever the guest asked); the others are
+    // recorded, and architectural_iopl changes the I/O-port rule.
     const bool supported = type == xen::VMASST_TYPE_pae_extended_cr3 || type == xen::VMASST_TYPE_runstate_update_flag ||
-                           type == xen::VMASST_TYPE_m2p_strict || type == xen::VMASST_TYPE_architectural_iopl;
+                           type == xen::VMASST_TYPE_m2p_strict || type == xen::VMASST_TYPE_architectural_iopl ||
+                           type == xen::VMASST_TYPE_writable_pagetables;
     if (!supported || type >= 64) return error(xen::XEN_EINVAL);
     if (command == xen::VMASST_CMD_enable) domain.vcpu->vm_assists |= uint64_t{1} << type;
     else if (command == xen::VMASST_CMD_disable) domain.vcpu->vm_assists &= ~(uint64_t{1} << type);

@@ -160,6 +160,13 @@ public:
     // vcpu_info): while held, the frame can never become a page table or a
     // descriptor page. 0 or a negative Xen errno.
     [[nodiscard]] virtual int64_t hold_writable(PvDomainContext& domain, uint64_t frame, paging::Batch& batch) = 0;
+    // The guest kernel stored `value` straight into the 8-byte entry at
+    // machine address `entry` of one of its L1 tables (writable page
+    // tables, arch/x86/pv/page_table_write.hpp): applied as the equivalent
+    // mmu_update when that frame is a validated L1 of the domain. 0 or a
+    // negative Xen errno (the caller then delivers the guest's page fault).
+    [[nodiscard]] virtual int64_t write_l1_entry(PvDomainContext& domain, PhysicalAddress entry, uint64_t value,
+                                                 paging::Batch& batch) = 0;
     // The guest wrote CR3 (mov to CR3 from its kernel): like
     // MMUEXT_NEW_BASEPTR with the frame in `value`.
     [[nodiscard]] virtual int64_t new_base_pointer(PvDomainContext& domain, uint64_t frame,

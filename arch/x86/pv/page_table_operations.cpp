@@ -189,6 +189,14 @@ int64_t PvPageTableOperations::hold_writable(PvDomainContext&, uint64_t frame, p
     return types_->get_page_type(domain_, frame, mm::FrameType::writable, batch);
 }
 
+int64_t PvPageTableOperations::write_l1_entry(PvDomainContext&, PhysicalAddress entry, uint64_t value,
+                                              paging::Batch& batch) {
+    if ((entry & 7) != 0 || !types_->is_validated_table(domain_, entry >> 12, mm::FrameType::l1))
+        return error(xen::XEN_EINVAL);
+    const xen::mmu_update request{entry | xen::MMU_NORMAL_PT_UPDATE, value};
+    return types_->mmu_update(domain_, Span<const xen::mmu_update>(&request, 1), batch).status;
+}
+
 int64_t PvPageTableOperations::new_base_pointer(PvDomainContext& domain, uint64_t frame, paging::Batch& batch) {
     xen::mmuext_op operation{};
     operation.cmd = xen::MMUEXT_NEW_BASEPTR;

@@ -54,6 +54,8 @@ public:
                                             paging::Batch& batch) override;
     [[nodiscard]] int64_t new_base_pointer(PvDomainContext& domain, uint64_t frame, paging::Batch& batch) override;
     [[nodiscard]] int64_t hold_writable(PvDomainContext& domain, uint64_t frame, paging::Batch& batch) override;
+    [[nodiscard]] int64_t write_l1_entry(PvDomainContext& domain, PhysicalAddress entry, uint64_t value,
+                                         paging::Batch& batch) override;
 
 private:
     [[nodiscard]] bool foreign_domain_ok(const PvDomainContext& domain, uint16_t foreign_domain) const;

@@ -9,6 +9,7 @@
 #include "arch/x86/paging.hpp"
 #include "arch/x86/port_io.hpp"
 #include "arch/x86/pv/emulate.hpp"
+#include "arch/x86/pv/page_table_write.hpp"
 #include "arch/x86/shutdown.hpp"
 
 #include <public/arch_x86_64.hpp>
@@ -550,6 +551,62 @@ bool emulate_privileged(InterruptFrame& frame, bool from_invalid_opcode) {
     return true;
 }
 
+// RFLAGS after CMP first, second (Intel SDM Vol. 2, CMP and CMPXCHG: the
+// flags are those of first - second).
+uint64_t compare_flags(uint64_t flags, uint64_t first, uint64_t second) {
+    constexpr uint64_t carry = 1, parity = 4, adjust = 0x10, zero = 0x40, sign = 0x80, overflow = 0x800;
+    const uint64_t result = first - second;
+    flags &= ~(carry | parity | adjust | zero | sign | overflow);
+    if (first < second) flags |= carry;
+    if (!(__builtin_popcountll(result & 0xff) & 1)) flags |= parity;
+    if (((first ^ second ^ result) >> 4) & 1) flags |= adjust;
+    if (result == 0) flags |= zero;
+    if (result >> 63) flags |= sign;
+    if ((((first ^ second) & (first ^ result)) >> 63) & 1) flags |= overflow;
+    return flags;
+}
+
+// A store of the guest kernel's to one of its L1 tables (mapped read-only,
+// hence the fault) carried out as the mmu_update it stands for: Xen's
+// writable page tables (arch/x86/pv/page_table_write.hpp). False when the
+// fault is the guest's own.
+bool emulate_page_table_write(InterruptFrame& frame, uint64_t address) {
+    // A present page, a write, neither a reserved bit nor an instruction
+    // fetch (Intel SDM Vol. 3A, "Page-Fault Error Code").
+    if ((frame.error_code & 0x1b) != 0x3 || !dom0.vcpu.kernel_mode || dom0.context.page_tables == nullptr) return false;
+    if ((address & 7) != 0) return false;
+    const GuestMemory memory(direct_map(), dom0.frames, current_page_table(dom0.vcpu));
+    const Result<PhysicalAddress> entry = memory.translate(address, GuestAccess::read);
+    if (!entry.ok()) return false;
+    uint8_t bytes[decode_window] = {};
+    unsigned available = 0;
+    while (available < decode_window && memory.read(frame.rip + available, bytes[available]).ok()) ++available;
+    const DecodedStore store = decode_page_table_store(bytes, available);
+    if (store.kind == PageTableStore::none) return false;
+
+    const uint64_t current = direct_map().read64(entry.value());
+    const uint64_t value = store.kind == PageTableStore::move_immediate ? static_cast<uint64_t>(store.immediate)
+                                                                  : general_register(frame, store.source_register);
+    if (store.kind == PageTableStore::compare_exchange) {
+        frame.rflags = compare_flags(frame.rflags, frame.rax, current);
+        if (frame.rax != current) {
+            // No write; the accumulator receives the entry, as CMPXCHG does.
+            frame.rax = current;
+            frame.rip += store.length;
+            ++dom0.statistics.instructions_emulated;
+            return true;
+        }
+    }
+    paging::Batch batch(*dom0.start.targets);
+    const int64_t result = dom0.context.page_tables->write_l1_entry(dom0.context, entry.value(), value, batch);
+    if (!batch.empty() && !batch.commit().ok()) logger.error("d0: IOMMU invalidation after a page-table write failed");
+    if (result != 0) return false;
+    if (store.kind == PageTableStore::exchange) general_register(frame, store.source_register) = current;
+    frame.rip += store.length;
+    ++dom0.statistics.instructions_emulated;
+    return true;
+}
+
 void handle_general_protection(InterruptFrame& frame) {
     if (emulate_privileged(frame, false)) return;
     // INT n through a DPL 0 gate: the error code names the IDT vector. The
@@ -588,7 +645,9 @@ void handle_exception(InterruptFrame& frame) {
         bounce_exception(frame, vector, 0);
         return;
     case exception_page_fault: {
-        set_cr2(dom0.vcpu, direct_map(), read_cr2());
+        const uint64_t address = read_cr2();
+        if (emulate_page_table_write(frame, address)) return;
+        set_cr2(dom0.vcpu, direct_map(), address);
         // The guest kernel runs at CPL 3, so the processor sets U in every
         // error code; the guest's own kernel-mode faults show without it, as
         // on bare metal.

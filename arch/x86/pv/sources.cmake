@@ -5,6 +5,7 @@ set(SLUICE_CORE_SOURCES_X86_PV
     arch/x86/pv/guest_memory.cpp
     arch/x86/pv/hypercalls.cpp
     arch/x86/pv/page_table_operations.cpp
+    arch/x86/pv/page_table_write.cpp
     arch/x86/pv/traps.cpp)
 set(SLUICE_IMAGE_SOURCES_X86_PV
     arch/x86/pv/dom0.cpp

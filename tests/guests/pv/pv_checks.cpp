@@ -270,6 +270,34 @@ void check_memory_mappings() {
           "writable after %ld", zero, read_only, pin, writable_while_pinned, unpin, writable_after);
     (void)restore_window(3);
 
+    // Writable page tables (the ABI Xen gives 64-bit PV guests): a plain store to an entry of a pinned
+    // L1, through the table's read-only mapping, is carried out as the mmu_update it stands for; a store
+    // that mmu_update would refuse (a writable mapping of a page table) is the guest's page fault.
+    {
+        uint64_t l1 = take_free_frame();
+        uint64_t data = take_free_frame();
+        long zeroed = zero_frame_through(1, l1);
+        long viewed = update_va_mapping(first, machine_entry(l1, kernel_read_only_page), UVMF_INVLPG);
+        long pinned = mmuext(MMUEXT_PIN_L1_TABLE, l1);
+        volatile uint64_t* entries = first;
+        forget_trap();
+        probe_write64(&entries[5], machine_entry(data, kernel_page));
+        bool emulated = last_trap.count == 0 && (probe_read64(&entries[5]) & ~0xfffull) == data * page_size;
+        forget_trap();
+        probe_write64(&entries[6], machine_entry(l1, kernel_page));
+        bool refused = last_trap.count == 1 && last_trap.vector == 14 && probe_read64(&entries[6]) == 0;
+        forget_trap();
+        probe_write64(&entries[5], 0);
+        bool cleared = last_trap.count == 0 && probe_read64(&entries[5]) == 0;
+        long unpinned = mmuext(MMUEXT_UNPIN_TABLE, l1);
+        CHECK("hypercalls: a direct store to a pinned L1 entry is emulated, a bad one faults",
+              zeroed == 0 && viewed == 0 && pinned == 0 && emulated && refused && cleared && unpinned == 0,
+              "zero %ld, view %ld, pin %ld, store emulated %d, bad store refused %d (trap %lu vector %lu), "
+              "cleared %d, unpin %ld",
+              zeroed, viewed, pinned, emulated, refused, (unsigned long)last_trap.count,
+              (unsigned long)last_trap.vector, cleared, unpinned);
+    }
+
     // A copy of the L4 (guest slots only: the hypervisor fills slots 256-271 itself) as the new base.
     uint64_t new_l4 = take_free_frame();
     const auto* l4 = reinterpret_cast<const uint64_t*>(domain.start_info->pt_base);
