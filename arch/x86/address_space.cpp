@@ -51,6 +51,8 @@ void build_entry_alias() {
     }
     alias_l3[0] = physical(alias_image_l2) | entry_present | entry_writable;
 
+    for (unsigned page = 0; page < ldt_area_pages; ++page)
+        gdt_area_l1[gdt_area_pages + page] = physical(zero_page) | entry_present;
     for (unsigned page = 0; page < gdt_area_pages; ++page)
         gdt_area_l1[page] = page < first_reserved_gdt_page
                                 ? physical(zero_page) | entry_present
@@ -81,8 +83,16 @@ void map_guest_gdt_frame(unsigned index, uint64_t frame) {
     // guest's own mappings of the frame stay read-only.
     gdt_area_l1[index] = frame == 0 ? physical(zero_page) | entry_present
                                     : (frame << 12) | entry_present | entry_writable;
-    const uint64_t address = gdt_area + uint64_t{index} * page_size;
-    asm volatile("invlpg (%0)" : : "r"(address) : "memory");
+    invalidate_page(gdt_area + uint64_t{index} * page_size);
+}
+
+void map_guest_ldt_frame(unsigned index, uint64_t frame) {
+    if (index >= ldt_area_pages) return;
+    // Writable for the processor only, as for the GDT frames: loading a
+    // segment sets the descriptor's accessed bit.
+    gdt_area_l1[gdt_area_pages + index] = frame == 0 ? physical(zero_page) | entry_present
+                                                     : (frame << 12) | entry_present | entry_writable;
+    invalidate_page(ldt_area + uint64_t{index} * page_size);
 }
 
 uint64_t* hypervisor_gdt_pages() { return &hypervisor_gdt[0][0]; }

@@ -46,6 +46,16 @@ inline constexpr uint16_t guest_code64_selector = 0xe033;     // FLAT_RING3_CS64
 inline constexpr uint16_t hypervisor_task_selector = 0xe040;
 inline constexpr uint16_t hypervisor_ldt_selector = 0xe050;
 
+// The LDT area (MMUEXT_SET_LDT): up to 16 pages (8192 descriptors) of the
+// guest's frames, right after the GDT area; the LDT descriptor in the
+// hypervisor's GDT page points here.
+inline constexpr uint64_t ldt_area = gdt_area + gdt_area_pages * page_size;
+inline constexpr unsigned ldt_area_pages = 16;
+
+// Shows machine frame `frame` as page `index` (< 16) of the LDT area, or the
+// zero page when frame is 0.
+void map_guest_ldt_frame(unsigned index, uint64_t frame);
+
 // The address under which `pointer` (inside the image) is reachable in the
 // alias.
 [[nodiscard]] inline uint64_t alias_address(const void* pointer) {

@@ -221,6 +221,22 @@ void install_descriptor_tables() {
               read_msr(ModelSpecificRegister::extended_feature_enable) | efer_system_call_enable);
 }
 
+void load_local_descriptor_table(unsigned entries) {
+    if (entries == 0) {
+        asm volatile("lldt %w0" : : "r"(0) : "memory");
+        return;
+    }
+    // Intel SDM Vol. 3A, "Segment Descriptor Tables": an LDT descriptor is
+    // a 16-byte system descriptor of type 2, base and limit as for the TSS.
+    const uint64_t limit = uint64_t{entries} * 8 - 1;
+    const uint64_t base = ldt_area;
+    gdt_slot(hypervisor_ldt_selector) = (limit & 0xffff) | ((base & 0xffffff) << 16) | (uint64_t{0x2} << 40) |
+                                        (uint64_t{1} << 47) | (((limit >> 16) & 0xf) << 48) |
+                                        (((base >> 24) & 0xff) << 56);
+    gdt_slot(hypervisor_ldt_selector + 8) = base >> 32;
+    asm volatile("lldt %w0" : : "r"(hypervisor_ldt_selector) : "memory");
+}
+
 void allow_guest_port_range(uint16_t first, uint16_t last) {
     for (uint32_t port = first; port <= last; ++port)
         task_state.io_bitmap[port / 8] &= static_cast<uint8_t>(~(1u << (port % 8)));

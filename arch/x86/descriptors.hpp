@@ -38,4 +38,8 @@ void set_guest_port_access(bool enabled);
 // pages).
 void reload_global_descriptor_table();
 
+// Points the LDT descriptor (selector 0xe050) at the LDT area with
+// `entries` descriptors and loads it; 0 entries loads the null LDT.
+void load_local_descriptor_table(unsigned entries);
+
 }  // namespace sluice::x86

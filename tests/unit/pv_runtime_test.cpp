@@ -341,7 +341,11 @@ TEST(PvSelectors, OnlyDescriptorsALoadCannotFaultOn) {
     EXPECT_FALSE(data_selector_loadable(fixture.vcpu, memory, 0x13));  // DPL 0
     EXPECT_FALSE(data_selector_loadable(fixture.vcpu, memory, 0x1b));  // not present
     EXPECT_FALSE(data_selector_loadable(fixture.vcpu, memory, 0x23));  // beyond the 4 entries
-    EXPECT_FALSE(data_selector_loadable(fixture.vcpu, memory, 0x0f));  // the LDT
+    EXPECT_FALSE(data_selector_loadable(fixture.vcpu, memory, 0x0f));  // the LDT, which has no entries
+    fixture.vcpu.ldt_frames[0] = GuestSpace::page(20) >> 12;
+    fixture.vcpu.ldt_entries = 2;
+    EXPECT_TRUE(data_selector_loadable(fixture.vcpu, memory, 0x0f));   // LDT entry 1: the flat data one
+    EXPECT_FALSE(data_selector_loadable(fixture.vcpu, memory, 0x17));  // LDT entry 2: beyond its 2 entries
     EXPECT_TRUE(data_selector_loadable(fixture.vcpu, memory, 0xe02b));
     EXPECT_FALSE(data_selector_loadable(fixture.vcpu, memory, 0xe00b));  // the hypervisor's code
     fixture.space.write(GuestSpace::page(20) + 1 * 8, 0x00affa000000ffff - 0x0000020000000000);  // execute-only code
@@ -479,6 +483,7 @@ public:
     void shutdown(uint16_t, unsigned why) override { reason = static_cast<int>(why); }
     void block() override { ++blocks; }
     void load_guest_gdt(const uint64_t*, unsigned) override {}
+    void load_guest_ldt(const uint64_t*, unsigned, unsigned) override {}
     [[nodiscard]] Status set_segment_base(unsigned which, uint64_t) override {
         return which <= 3 ? success() : Status(Error::invalid_argument);
     }

@@ -47,6 +47,9 @@ public:
     virtual void block() = 0;
     // The GDT area shows these frames (0 = none) as its first pages.
     virtual void load_guest_gdt(const uint64_t* frames, unsigned count) = 0;
+    // The LDT area shows these frames (0 = none) and the LDT has `entries`
+    // descriptors (0: the null LDT).
+    virtual void load_guest_ldt(const uint64_t* frames, unsigned count, unsigned entries) = 0;
     // set_segment_base (SEGBASE_*); Error::invalid_argument for a bad one.
     [[nodiscard]] virtual Status set_segment_base(unsigned which, uint64_t value) = 0;
     // fpu_taskswitch: the processor's CR0.TS while the guest runs.

@@ -8,7 +8,6 @@
 namespace sluice::x86::pv {
 namespace {
 
-constexpr Logger logger{"pv"};
 
 int64_t error(int32_t code) { return -int64_t{code}; }
 
@@ -77,6 +76,42 @@ int64_t continue_later(PvDomainContext& domain, uint64_t array, uint64_t element
 
 }  // namespace
 
+// MMUEXT_SET_LDT (xen.h): the LDT is `entries` descriptors at the guest's
+// linear_address, page aligned, in frames the guest has mapped now. Each
+// frame takes the segment-descriptor type (its contents validated, then
+// read-only for the guest) before the old LDT's frames are let go.
+int64_t PvPageTableOperations::set_local_descriptor_table(PvDomainContext& domain, uint64_t linear_address,
+                                                          uint32_t entries, paging::Batch& batch) {
+    constexpr uint32_t maximum_entries = 8192;
+    Vcpu& vcpu = *domain.vcpu;
+    if (entries > maximum_entries || (entries != 0 && (linear_address & (page_size - 1)) != 0) ||
+        (entries != 0 && (!is_canonical(linear_address) || linear_address + uint64_t{entries} * 8 < linear_address ||
+                          (linear_address + uint64_t{entries} * 8 > xen::HYPERVISOR_VIRT_START &&
+                           linear_address < xen::HYPERVISOR_VIRT_END))))
+        return error(xen::XEN_EINVAL);
+    const unsigned frames = (entries + 511) / 512;
+    uint64_t requested[16] = {};
+    const GuestMemory memory = kernel_memory(domain);
+    for (unsigned index = 0; index < frames; ++index) {
+        const Result<PhysicalAddress> machine = memory.translate(linear_address + index * page_size, GuestAccess::read);
+        if (!machine.ok()) return error(xen::XEN_EFAULT);
+        requested[index] = machine.value() >> 12;
+    }
+    for (unsigned index = 0; index < frames; ++index) {
+        const int32_t status = types_->get_page_type(domain_, requested[index], mm::FrameType::segment_descriptor, batch);
+        if (status != 0) {
+            while (index-- > 0) types_->put_page_type(domain_, requested[index], batch);
+            return status;
+        }
+    }
+    const unsigned old_frames = (vcpu.ldt_entries + 511) / 512;
+    for (unsigned index = 0; index < old_frames; ++index) types_->put_page_type(domain_, vcpu.ldt_frames[index], batch);
+    for (unsigned index = 0; index < 16; ++index) vcpu.ldt_frames[index] = index < frames ? requested[index] : 0;
+    vcpu.ldt_entries = entries;
+    domain.services->load_guest_ldt(vcpu.ldt_frames, frames, entries);
+    return 0;
+}
+
 int64_t PvPageTableOperations::mmu_update(PvDomainContext& domain, uint64_t requests, uint64_t count,
                                           uint64_t done_pointer, uint16_t foreign_domain, paging::Batch& batch) {
     if (!foreign_domain_ok(domain, foreign_domain)) return error(xen::XEN_ESRCH);
@@ -109,14 +144,15 @@ int64_t PvPageTableOperations::run_extended(PvDomainContext& domain, Span<const 
     // reloads CR3 with CR4.PGE clear (docs/pv.md). A cache flush is for
     // devices that do not snoop, which the IOMMU set-up already keeps
     // coherent.
-    if (effects.ldt_changed && effects.ldt_entries != 0 && !reported_ldt_) {
-        logger.warning("d%u: MMUEXT_SET_LDT with %u entries at 0x%llx: local descriptor tables are not supported; "
-                       "LDT selectors will fault",
-                       domain.vcpu->domain_id, effects.ldt_entries,
-                       static_cast<unsigned long long>(effects.ldt_linear_address));
-        reported_ldt_ = true;
-    }
     *completed = outcome.completed;
+    if (outcome.status == 0 && effects.ldt_changed) {
+        const int64_t status = set_local_descriptor_table(domain, effects.ldt_linear_address, effects.ldt_entries, batch);
+        if (status != 0) {
+            // The SET_LDT was the last operation the engine completed.
+            if (*completed != 0) --*completed;
+            return status;
+        }
+    }
     return outcome.status;
 }
 

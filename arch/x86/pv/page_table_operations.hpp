@@ -62,11 +62,12 @@ private:
     [[nodiscard]] int64_t run_extended(PvDomainContext& domain, Span<const xen::mmuext_op> operations,
                                        uint32_t* completed, paging::Batch& batch);
     void sync_vcpu(PvDomainContext& domain) const;
+    [[nodiscard]] int64_t set_local_descriptor_table(PvDomainContext& domain, uint64_t linear_address,
+                                                     uint32_t entries, paging::Batch& batch);
 
     mm::PageTypes* types_;
     mm::DomainContext domain_;
     mm::BaseTables bases_;
-    bool reported_ldt_ = false;
 };
 
 }  // namespace sluice::x86::pv

@@ -215,6 +215,11 @@ public:
             map_guest_gdt_frame(index, index < count ? frames[index] : 0);
         reload_global_descriptor_table();
     }
+    void load_guest_ldt(const uint64_t* frames, unsigned count, unsigned entries) override {
+        for (unsigned index = 0; index < ldt_area_pages; ++index)
+            map_guest_ldt_frame(index, index < count ? frames[index] : 0);
+        load_local_descriptor_table(entries);
+    }
     [[nodiscard]] Status set_segment_base(unsigned which, uint64_t value) override {
         // While the hypervisor runs for the guest kernel, GS_BASE holds the
         // kernel's base and KERNEL_GS_BASE the user's (Hooks::switch_mode).

@@ -182,11 +182,11 @@ Result<bool> deliver_pending_events(Vcpu& vcpu, InterruptFrame& frame, PhysicalM
 
 bool data_selector_loadable(const Vcpu& vcpu, const PhysicalMemory& memory, uint16_t selector) {
     if ((selector & ~uint16_t{3}) == 0) return true;  // a null selector: loading it never faults
-    if (selector & 4) return false;                   // TI: the LDT, which a PV guest does not get here
     const unsigned index = selector >> 3;
-    if (index >= xen::FIRST_RESERVED_GDT_ENTRY) return (selector | 3) == xen::FLAT_RING3_DS32;
-    if (index >= vcpu.gdt_entries) return false;
-    const uint64_t frame = vcpu.gdt_frames[index / 512];
+    const bool local = (selector & 4) != 0;           // TI: the LDT
+    if (!local && index >= xen::FIRST_RESERVED_GDT_ENTRY) return (selector | 3) == xen::FLAT_RING3_DS32;
+    if (index >= (local ? vcpu.ldt_entries : vcpu.gdt_entries)) return false;
+    const uint64_t frame = local ? vcpu.ldt_frames[index / 512] : vcpu.gdt_frames[index / 512];
     uint64_t descriptor = 0;
     if (frame == 0 || !memory.read_bytes(frame * page_size + (index % 512) * 8, &descriptor, sizeof descriptor).ok())
         return false;

@@ -87,6 +87,10 @@ struct Vcpu {
     // number of entries.
     uint64_t gdt_frames[14] = {};
     unsigned gdt_entries = 0;
+    // The guest's LDT (MMUEXT_SET_LDT): its frames, shown in the LDT area,
+    // and the number of entries (0: none).
+    uint64_t ldt_frames[16] = {};
+    unsigned ldt_entries = 0;
     // set_timer_op: the deadline in guest system time (ns), 0 = none.
     uint64_t timer_deadline = 0;
     // The guest blocked (SCHEDOP_block, HLT) until an event is pending.
@@ -154,8 +158,8 @@ struct Bounce {
 // Whether loading `selector` into a data segment register at CPL 0 is
 // sure not to fault (Intel SDM Vol. 3A, "Privilege Level Checking When
 // Accessing Data Segments"): null, or a present DPL 3 data or readable code
-// descriptor of the guest's GDT (within its set_gdt entries; the LDT is not
-// supported), or the flat data selector FLAT_RING3_DS32.
+// descriptor of the guest's GDT (within its set_gdt entries) or LDT (within
+// its MMUEXT_SET_LDT entries), or the flat data selector FLAT_RING3_DS32.
 [[nodiscard]] bool data_selector_loadable(const Vcpu& vcpu, const PhysicalMemory& memory, uint16_t selector);
 
 // Makes the frame safe to IRETQ to: guest selectors, canonical RIP and RSP,

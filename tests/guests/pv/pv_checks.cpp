@@ -21,6 +21,7 @@ constexpr unsigned window_count = 8;
 alignas(4096) uint8_t windows[window_count][4096];
 uint8_t* const shared_info_window = windows[0];
 alignas(4096) uint64_t gdt_frame[512];
+alignas(4096) uint64_t ldt_frame[512];
 volatile uint64_t fs_cell = 0x5eed00f5f5f5f5f5ull;
 volatile uint64_t gs_cell = 0x5eed009595959595ull;
 
@@ -354,6 +355,35 @@ void check_descriptor_tables() {
           "returned %ld, entry 3 reads 0x%lx, loading 0x1b %s", update, written,
           load_trapped ? "trapped" : "worked");
     probe_load_es(0);
+
+    // The LDT (MMUEXT_SET_LDT: linear_addr, nr_ents): our own frame, mapped read-only, with a flat data
+    // descriptor at entry 1; selector 0x0f (index 1, TI = 1, RPL 3) then loads, and a writable mapping
+    // of the frame is refused while it is the LDT.
+    ldt_frame[1] = data_ring3;
+    uint64_t ldt_mfn = mfn_of(ldt_frame);
+    long ldt_read_only = update_va_mapping(ldt_frame, machine_entry(ldt_mfn, kernel_read_only_page), UVMF_INVLPG);
+    xen::mmuext_op set_ldt{};
+    set_ldt.cmd = MMUEXT_SET_LDT;
+    set_ldt.arg1 = address(ldt_frame);
+    set_ldt.arg2 = 2;
+    long ldt_set = hypercall(HYPERVISOR_mmuext_op, address(&set_ldt), 1, 0, DOMID_SELF);
+    forget_trap();
+    probe_load_es(1 << 3 | 4 | 3);
+    uint16_t ldt_loaded = read_es();
+    bool ldt_trapped = last_trap.count != 0;
+    probe_load_es(0);
+    long writable_while_ldt = update_va_mapping(ldt_frame, machine_entry(ldt_mfn, kernel_page), UVMF_INVLPG);
+    set_ldt.arg1 = 0;
+    set_ldt.arg2 = 0;
+    long ldt_cleared = hypercall(HYPERVISOR_mmuext_op, address(&set_ldt), 1, 0, DOMID_SELF);
+    long writable_after = update_va_mapping(ldt_frame, machine_entry(ldt_mfn, kernel_page), UVMF_INVLPG);
+    CHECK("hypercalls: mmuext_op SET_LDT with our own frame", ldt_read_only == 0 && ldt_set == 0 && !ldt_trapped &&
+                                                                 ldt_loaded == (1 << 3 | 4 | 3) && writable_while_ldt < 0 &&
+                                                                 ldt_cleared == 0 && writable_after == 0,
+          "read-only %ld, SET_LDT %ld, loading 0x0f %s (es 0x%x), writable while the LDT %ld (must fail), "
+          "cleared %ld, writable after %ld",
+          ldt_read_only, ldt_set, ldt_trapped ? "trapped" : "worked", ldt_loaded, writable_while_ldt, ldt_cleared,
+          writable_after);
 }
 
 void check_callbacks_and_modes() {
