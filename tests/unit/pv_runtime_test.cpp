@@ -139,7 +139,9 @@ TEST(PvGuestMemory, CopiesAcrossPagesAndWritesNothingOnFailure) {
 class RecordingHooks final : public ModeHooks {
 public:
     void switch_mode(bool kernel) override { switches.push_back(kernel); }
+    void update_port_access() override { ++port_updates; }
     std::vector<bool> switches;
+    int port_updates = 0;
 };
 
 struct VcpuFixture {
@@ -302,6 +304,39 @@ TEST(PvIret, RefusesWhatCannotBeResumed) {
     EXPECT_NE(std::string(crash.reason).find("user page table"), std::string::npos);
     fixture.frame.rsp = 0x7fff0000;  // unmapped
     EXPECT_FALSE(do_iret(fixture.vcpu, fixture.frame, fixture.space.memory, fixture.frames, fixture.hooks, crash).ok());
+}
+
+TEST(PvIret, ArchitecturalIoplTravelsInRflags) {
+    VcpuFixture fixture;
+    fixture.vcpu.vm_assists = uint64_t{1} << 4;  // VMASST_TYPE_architectural_iopl
+    fixture.vcpu.io_privilege = 1;
+    InterruptFrame& frame = fixture.frame;
+    frame.rip = 0xffffffff81000100;
+    frame.cs = 0xe033;
+    frame.rflags = 0x202;
+    frame.rsp = GuestSpace::base_virtual + 0x4000;
+    frame.ss = 0xe02b;
+    GuestCrash crash;
+    ASSERT_TRUE(create_bounce_frame(fixture.vcpu, frame, Bounce{0xffffffff81000200, false, 0, false},
+                                    fixture.space.memory, fixture.frames, fixture.hooks, crash)
+                    .ok());
+    // rflags follows rcx, r11, rip and cs (offset 32); IOPL 1 in bits 13:12.
+    EXPECT_EQ(fixture.stack_word(frame.rsp + 32) & 0x3000, 0x1000u);
+    // An iret whose RFLAGS image carries IOPL 3 gives the guest IOPL 3.
+    const uint64_t stack = GuestSpace::base_virtual + 0x5000;
+    write_iret_context(fixture, stack,
+                       xen::iret_context{0, 0, 0, 0, 0xffffffff81000000, 0xe030, 0x3202, stack + 0x100, 0xe02b});
+    frame.rsp = stack;
+    ASSERT_TRUE(do_iret(fixture.vcpu, frame, fixture.space.memory, fixture.frames, fixture.hooks, crash).ok());
+    EXPECT_EQ(fixture.vcpu.io_privilege, 3);
+    EXPECT_EQ(fixture.hooks.port_updates, 1);
+    EXPECT_EQ(frame.rflags & 0x3000, 0u);  // the processor's IOPL stays 0
+    // Without the assist the RFLAGS image's IOPL is ignored.
+    fixture.vcpu.vm_assists = 0;
+    frame.rsp = stack;
+    fixture.vcpu.io_privilege = 1;
+    ASSERT_TRUE(do_iret(fixture.vcpu, frame, fixture.space.memory, fixture.frames, fixture.hooks, crash).ok());
+    EXPECT_EQ(fixture.vcpu.io_privilege, 1);
 }
 
 TEST(PvEvents, UpcallOnlyWhenPendingAndUnmasked) {

@@ -63,6 +63,7 @@ public:
 class Hooks final : public ModeHooks {
 public:
     void switch_mode(bool) override;
+    void update_port_access() override;
 };
 
 class Services;
@@ -82,6 +83,8 @@ struct Dom0 {
 };
 
 Dom0 dom0;
+
+void Hooks::update_port_access() { set_guest_port_access(io_ports_allowed(dom0.vcpu)); }
 
 void Hooks::switch_mode(bool) {
     // The guest's kernel and user GS bases: the active one in GS_BASE, the

@@ -8,6 +8,7 @@ namespace {
 // RFLAGS bits (Intel SDM Vol. 1, "EFLAGS Register").
 constexpr uint64_t flag_trap = uint64_t{1} << 8;
 constexpr uint64_t flag_interrupt = uint64_t{1} << 9;
+constexpr uint64_t flag_io_privilege = uint64_t{3} << 12;
 constexpr uint64_t flag_nested_task = uint64_t{1} << 14;
 constexpr uint64_t flag_resume = uint64_t{1} << 16;
 constexpr uint64_t flag_virtual_8086 = uint64_t{1} << 17;
@@ -55,8 +56,10 @@ void set_cr2(const Vcpu& vcpu, PhysicalMemory& memory, uint64_t address) {
     (void)memory.write_bytes(vcpu.vcpu_info + vcpu_info_cr2, &address, sizeof address);
 }
 
+bool architectural_iopl(const Vcpu& vcpu) { return (vcpu.vm_assists >> xen::VMASST_TYPE_architectural_iopl) & 1; }
+
 bool io_ports_allowed(const Vcpu& vcpu) {
-    const bool architectural = (vcpu.vm_assists >> xen::VMASST_TYPE_architectural_iopl) & 1;
+    const bool architectural = architectural_iopl(vcpu);
     const unsigned ring = vcpu.kernel_mode ? (architectural ? 0 : 1) : 3;
     return vcpu.io_privilege >= ring;
 }
@@ -89,7 +92,10 @@ Status create_bounce_frame(Vcpu& vcpu, InterruptFrame& frame, const Bounce& boun
     // kernel-mode one, so the guest tells the two apart by CS & 3 as on
     // bare metal; the saved upcall mask in bits 39:32.
     const uint64_t code = (from_kernel ? (frame.cs & ~uint64_t{3}) : frame.cs) & 0xffff;
-    const uint64_t flags = (frame.rflags & ~flag_interrupt) | (saved_mask ? 0 : flag_interrupt);
+    uint64_t flags = (frame.rflags & ~flag_interrupt) | (saved_mask ? 0 : flag_interrupt);
+    // With the architectural_iopl assist the frame shows the virtual IOPL
+    // where the processor keeps IOPL (vm_assist, VMASST_TYPE_architectural_iopl).
+    if (architectural_iopl(vcpu)) flags = (flags & ~flag_io_privilege) | (uint64_t{vcpu.io_privilege} << 12);
     uint64_t words[8];
     size_t count = 0;
     words[count++] = frame.rcx;
@@ -154,6 +160,12 @@ Status do_iret(Vcpu& vcpu, InterruptFrame& frame, PhysicalMemory& memory, const 
     } else {
         frame.rcx = context.rcx;
         frame.r11 = context.r11;
+    }
+    // With the architectural_iopl assist, iret restores the virtual IOPL
+    // from the RFLAGS image, as IRET restores IOPL at CPL 0.
+    if (architectural_iopl(vcpu)) {
+        vcpu.io_privilege = static_cast<uint8_t>((context.rflags & flag_io_privilege) >> 12);
+        hooks.update_port_access();
     }
     frame.rip = context.rip;
     frame.cs = context.cs | 3;

@@ -47,6 +47,9 @@ public:
     // The guest enters `kernel` mode (or leaves it): swap the GS bases,
     // enable or disable direct port access.
     virtual void switch_mode(bool kernel) = 0;
+    // The virtual IOPL changed (iret with the architectural_iopl assist):
+    // apply io_ports_allowed() again.
+    virtual void update_port_access() = 0;
 
 protected:
     ~ModeHooks() = default;
@@ -109,6 +112,9 @@ struct GuestCrash {
 // assist; user mode as ring 3; ports are allowed when the virtual IOPL is
 // at least that).
 [[nodiscard]] bool io_ports_allowed(const Vcpu& vcpu);
+// The guest turned on the architectural_iopl assist: its virtual IOPL then
+// travels in RFLAGS through bounce frames and iret.
+[[nodiscard]] bool architectural_iopl(const Vcpu& vcpu);
 
 // The page-table base the guest's current mode runs on.
 [[nodiscard]] inline PhysicalAddress current_page_table(const Vcpu& vcpu) {
