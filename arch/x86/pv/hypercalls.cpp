@@ -273,16 +273,19 @@ int64_t shutdown(PvDomainContext& domain, uint64_t reason) {
     return 0;
 }
 
+// Blocking unmasks events (sched.h: "the vCPU's event-delivery mask is
+// cleared"), then waits for one.
+int64_t block(PvDomainContext& domain) {
+    set_upcall_mask(*domain.vcpu, *domain.memory, 0);
+    domain.services->block();
+    return 0;
+}
+
 int64_t sched_op(PvDomainContext& domain, const Arguments& arguments) {
     const uint64_t command = arguments.values[0];
     switch (command) {
     case xen::SCHEDOP_yield: return 0;
-    case xen::SCHEDOP_block:
-        // Blocking unmasks events (sched.h: "the vCPU's event-delivery mask
-        // is cleared").
-        set_upcall_mask(*domain.vcpu, *domain.memory, 0);
-        domain.services->block();
-        return 0;
+    case xen::SCHEDOP_block: return block(domain);
     case xen::SCHEDOP_shutdown:
     case xen::SCHEDOP_shutdown_code: {
         xen::sched_shutdown request{};
@@ -298,11 +301,7 @@ int64_t sched_op_compat(PvDomainContext& domain, const Arguments& arguments) {
     // The pre-3.0.2 form passes the shutdown reason itself.
     if (arguments.values[0] == xen::SCHEDOP_shutdown) return shutdown(domain, arguments.values[1]);
     if (arguments.values[0] == xen::SCHEDOP_yield) return 0;
-    if (arguments.values[0] == xen::SCHEDOP_block) {
-        set_upcall_mask(*domain.vcpu, *domain.memory, 0);
-        domain.services->block();
-        return 0;
-    }
+    if (arguments.values[0] == xen::SCHEDOP_block) return block(domain);
     return error(xen::XEN_ENOSYS);
 }
 

@@ -365,6 +365,25 @@ constexpr uint16_t configuration_data_port = 0xcfc;
 constexpr uint32_t configuration_enable = uint32_t{1} << 31;
 uint32_t configuration_address = 0;
 
+// Port accesses of 1, 2 or 4 bytes, as an emulated IN/OUT names them.
+uint32_t read_port(uint16_t port, unsigned size) {
+    if (size == 1) return IoPort8(port).read();
+    if (size == 2) return IoPort16(port).read();
+    return IoPort32(port).read();
+}
+
+void write_port(uint16_t port, unsigned size, uint64_t value) {
+    if (size == 1) IoPort8(port).write(static_cast<uint8_t>(value));
+    else if (size == 2) IoPort16(port).write(static_cast<uint16_t>(value));
+    else IoPort32(port).write(static_cast<uint32_t>(value));
+}
+
+// IN's result: a 32-bit one zero-extends into RAX, 8 and 16 bits merge.
+void set_accumulator(InterruptFrame& frame, unsigned size, uint32_t value) {
+    const uint64_t mask = size == 4 ? 0xffffffff : (uint64_t{1} << (size * 8)) - 1;
+    frame.rax = size == 4 ? value : ((frame.rax & ~mask) | (value & mask));
+}
+
 uint32_t read_configuration_dword(uint32_t address) {
     IoPort32(configuration_address_port).write(address);
     return IoPort32(configuration_data_port).read();
@@ -378,15 +397,13 @@ bool emulate_pci_configuration(uint16_t port, unsigned size, bool read, Interrup
     }
     if (port < configuration_data_port || port + size > configuration_data_port + 4) return false;
     const unsigned offset = port - configuration_data_port;
-    const uint64_t mask = size == 4 ? 0xffffffff : (uint64_t{1} << (size * 8)) - 1;
     if (!(configuration_address & configuration_enable)) {
-        if (read) frame.rax = size == 4 ? 0xffffffff : (frame.rax | mask);
+        if (read) set_accumulator(frame, size, 0xffffffff);
         return true;
     }
     const uint32_t dword_address = configuration_address & ~uint32_t{3};
     if (read) {
-        const uint32_t value = read_configuration_dword(dword_address) >> (offset * 8);
-        frame.rax = size == 4 ? value : ((frame.rax & ~mask) | (value & mask));
+        set_accumulator(frame, size, read_configuration_dword(dword_address) >> (offset * 8));
         return true;
     }
     // Class code: offset 0x08, bits 31:24 base class, 23:16 subclass.
@@ -402,10 +419,7 @@ bool emulate_pci_configuration(uint16_t port, unsigned size, bool read, Interrup
         return true;
     }
     IoPort32(configuration_address_port).write(dword_address);
-    const uint16_t data = static_cast<uint16_t>(configuration_data_port + offset);
-    if (size == 1) IoPort8(data).write(static_cast<uint8_t>(frame.rax));
-    else if (size == 2) IoPort16(data).write(static_cast<uint16_t>(frame.rax));
-    else IoPort32(data).write(static_cast<uint32_t>(frame.rax));
+    write_port(static_cast<uint16_t>(configuration_data_port + offset), size, frame.rax);
     return true;
 }
 
@@ -535,21 +549,10 @@ bool emulate_privileged(InterruptFrame& frame, bool from_invalid_opcode) {
         const unsigned size = instruction.operand_size;
         if (emulate_pci_configuration(port, size, instruction.operation == PrivilegedOperation::in, frame)) break;
         const bool reserved = port_reserved(port, size);
-        if (instruction.operation == PrivilegedOperation::in) {
-            uint32_t result = 0xffffffff;
-            if (!reserved) {
-                if (size == 1) result = IoPort8(port).read();
-                else if (size == 2) result = IoPort16(port).read();
-                else result = IoPort32(port).read();
-            }
-            const uint64_t mask = size == 4 ? 0xffffffff : (uint64_t{1} << (size * 8)) - 1;
-            // A 32-bit result zero-extends into RAX; 8 and 16 bits merge.
-            frame.rax = size == 4 ? result : ((frame.rax & ~mask) | (result & mask));
-        } else if (!reserved) {
-            if (size == 1) IoPort8(port).write(static_cast<uint8_t>(frame.rax));
-            else if (size == 2) IoPort16(port).write(static_cast<uint16_t>(frame.rax));
-            else IoPort32(port).write(static_cast<uint32_t>(frame.rax));
-        }
+        if (instruction.operation == PrivilegedOperation::in)
+            set_accumulator(frame, size, reserved ? 0xffffffff : read_port(port, size));
+        else if (!reserved)
+            write_port(port, size, frame.rax);
         break;
     }
     default: return false;
