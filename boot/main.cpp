@@ -16,6 +16,7 @@
 #include "arch/x86/pv/dom0.hpp"
 #include "boot/boot_information.hpp"
 #include "boot/dom0_command_line.hpp"
+#include "common/domain.hpp"
 #include "drivers/acpi/table_directory.hpp"
 #include "drivers/passthrough/dma_selftest.hpp"
 #include "drivers/passthrough/iommu_options.hpp"
@@ -89,7 +90,8 @@ ClflushCache cache_maintenance;
 // dom0's command line (start_info.cmd_line holds at most 1024 bytes).
 char dom0_command_line[1024];
 
-// The IOMMU units, the hardware domain and its tables.
+// The hardware domain (dom0), and the IOMMU units with its tables.
+Domain hardware_domain;
 passthrough::IommuSetup iommu_setup;
 
 // A page of the hypervisor's own memory the DMA self-test aims at: only an
@@ -248,7 +250,15 @@ extern "C" [[noreturn]] void sluice_main(uint32_t boot_magic, uint32_t boot_info
                                          configuration,        mmio_mapper,     x86::direct_map(),
                                          page_allocator,       x86::clock(),    passthrough::iommu_options(),
                                          &cache_maintenance};
+    // dom0 is PV (untranslated) until the PVH builder exists: dom0=pvh is
+    // reported by the IOMMU set-up and set up as a strict PV domain.
+    if (!hardware_domain.initialize(DomainConfiguration{}, x86::direct_map(), page_allocator).ok())
+        x86::finish_fail("the hardware domain could not be created");
     passthrough::SetupInputs inputs;
+    inputs.domain.iommu = &hardware_domain.iommu_storage();
+    inputs.domain.memory = &hardware_domain.memory();
+    inputs.domain.p2m = hardware_domain.p2m();
+    inputs.domain.id = hardware_domain.id();
     inputs.hypervisor_memory = &hypervisor_memory;
     inputs.available_bytes = page_allocator.statistics().free_pages * page_size;
     inputs.hardware_domain = passthrough::hardware_domain_options();
@@ -289,6 +299,7 @@ extern "C" [[noreturn]] void sluice_main(uint32_t boot_magic, uint32_t boot_info
     dom0.command_line = StringView(dom0_command_line);
     dom0.hypervisor_command_line = command_line.hypervisor;
     dom0.memory_map = &memory_map;
+    dom0.domain = &hardware_domain;
     dom0.iommu = &iommu_setup;
     dom0.allocator = &page_allocator;
     dom0.setup_started = setup_started;

@@ -65,3 +65,10 @@ if(SLUICE_BUILD_IMAGE AND TARGET sluice.elf)
         set_tests_properties(boot.${scenario_name} PROPERTIES LABELS boot TIMEOUT 180)
     endforeach()
 endif()
+
+# --- Layering ----------------------------------------------------------------
+# The include rules of docs/architecture.md, checked on the sources.
+find_package(Python3 REQUIRED COMPONENTS Interpreter)
+add_test(NAME layering COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/tests/layering/check_layers.py
+                               ${CMAKE_CURRENT_SOURCE_DIR})
+set_tests_properties(layering PROPERTIES LABELS unit TIMEOUT 60)

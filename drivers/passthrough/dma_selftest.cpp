@@ -227,7 +227,7 @@ private:
     }
 
     bool unmap_faults() {
-        Domain& domain = *setup_.hardware_domain();
+        IommuContext& domain = *setup_.hardware_domain();
         const PhysicalAddress page = hypervisor_page_;
         {
             paging::Batch batch(domain.invalidation_targets());
@@ -261,7 +261,7 @@ private:
         pci::EduDevice edu = opened.value();
         edu_ = &edu;
         unit_ = setup_.units().unit_for(device.address);
-        Domain* domain = setup_.hardware_domain();
+        IommuContext* domain = setup_.hardware_domain();
 
         // What the IOMMU should do for this device.
         const bool translated = setup_.state() != ProtectionState::disabled &&

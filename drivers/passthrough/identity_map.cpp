@@ -1,5 +1,5 @@
-#include <drivers/passthrough/domain.hpp>
 #include <drivers/passthrough/identity_map.hpp>
+#include <drivers/passthrough/iommu_context.hpp>
 #include <mm/paging/page_reserve.hpp>
 
 #include <sluice/log.hpp>
@@ -17,14 +17,14 @@ unsigned long long printable(uint64_t value) { return static_cast<unsigned long 
 
 // Undoing a change to [start, end) splits at most one superpage per level
 // (below the top) at each end of the range, in each table the domain has.
-size_t undo_reserve(const Domain& domain) {
+size_t undo_reserve(const IommuContext& domain) {
     size_t pages = 0;
     if (domain.translated()) pages += 2 * (4 - 1);
     if (!domain.shares_p2m_with_iommu()) pages += 2 * (domain.iommu_levels() - 1);
     return pages;
 }
 
-Status check_request(const Domain& domain, PhysicalAddress start, PhysicalAddress end, const paging::Batch& batch,
+Status check_request(const IommuContext& domain, PhysicalAddress start, PhysicalAddress end, const paging::Batch& batch,
                      const char* operation) {
     if (&batch.targets() != &domain.invalidation_targets()) {
         logger.error("domain %u: %s [0x%llx, 0x%llx): the batch belongs to another domain", domain.id(), operation,
@@ -44,10 +44,10 @@ Status check_request(const Domain& domain, PhysicalAddress start, PhysicalAddres
     return success();
 }
 
-Status map_tables(Domain& domain, PhysicalAddress start, uint64_t length, Access access, paging::Batch& batch) {
+Status map_tables(IommuContext& domain, PhysicalAddress start, uint64_t length, Access access, paging::Batch& batch) {
     if (domain.translated())
-        SLUICE_TRY(domain.p2m_map(start, length, start, p2m::P2mAttributes{access, p2m::P2mType::mmio_direct},
-                                  domain.allocator(), batch));
+        SLUICE_TRY(domain.p2m()->map(start, length, start, p2m::P2mAttributes{access, p2m::P2mType::mmio_direct},
+                                   domain.allocator(), batch));
     if (!domain.shares_p2m_with_iommu())
         SLUICE_TRY(domain.iommu_map(start, length, start, access, domain.allocator(), batch));
     return success();
@@ -55,11 +55,11 @@ Status map_tables(Domain& domain, PhysicalAddress start, uint64_t length, Access
 
 // Removes [start, start + length) from every table, drawing only on the
 // reserve; with undo_reserve() pages in it this cannot fail.
-Status unmap_tables(Domain& domain, PhysicalAddress start, uint64_t length, paging::PageReserve& reserve,
+Status unmap_tables(IommuContext& domain, PhysicalAddress start, uint64_t length, paging::PageReserve& reserve,
                     paging::Batch& batch) {
     Status result = success();
     if (domain.translated()) {
-        const Status status = domain.p2m_unmap(start, length, reserve, batch);
+        const Status status = domain.p2m()->unmap(start, length, reserve, batch);
         if (!status.ok()) result = status;
     }
     if (!domain.shares_p2m_with_iommu()) {
@@ -86,12 +86,13 @@ uint32_t find_free(Span<IdentityRegion> regions) {
 
 }  // namespace
 
-Status identity_map(Domain& domain, PhysicalAddress start, PhysicalAddress end, Access access, paging::Batch& batch) {
+Status identity_map(IommuContext& domain, PhysicalAddress start, PhysicalAddress end, Access access, paging::Batch& batch) {
     SLUICE_TRY(check_request(domain, start, end, batch, "identity map"));
     const PhysicalAddress last = end - 1;
     if (access == Access::none || (domain.translated() && !paging::allows_read(access))) {
-        logger.error("domain %u: identity map [0x%llx, 0x%llx): %s access cannot be mapped for a %s domain", domain.id(),
-                     printable(start), printable(end), paging::describe(access), describe(domain.kind()));
+        logger.error("domain %u: identity map [0x%llx, 0x%llx): %s access cannot be mapped for %s domain", domain.id(),
+                     printable(start), printable(end), paging::describe(access),
+                     domain.translated() ? "a translated" : "an untranslated");
         return Error::invalid_argument;
     }
     const Span<IdentityRegion> regions = domain.identity_regions();
@@ -136,7 +137,7 @@ Status identity_map(Domain& domain, PhysicalAddress start, PhysicalAddress end, 
         return Error::capacity;
     }
     const uint64_t length = end - start;
-    if (domain.iommu_has_mappings(start, length) || domain.p2m_has_mappings(start, length)) {
+    if (domain.iommu_has_mappings(start, length) || (domain.translated() && domain.p2m()->has_mappings(start, length))) {
         logger.error("domain %u: identity map [0x%llx, 0x%llx): the range already holds other mappings", domain.id(),
                      printable(start), printable(end));
         return Error::already_exists;
@@ -162,7 +163,7 @@ Status identity_map(Domain& domain, PhysicalAddress start, PhysicalAddress end, 
     return success();
 }
 
-Status identity_unmap(Domain& domain, PhysicalAddress start, PhysicalAddress end, paging::Batch& batch) {
+Status identity_unmap(IommuContext& domain, PhysicalAddress start, PhysicalAddress end, paging::Batch& batch) {
     SLUICE_TRY(check_request(domain, start, end, batch, "identity unmap"));
     const Span<IdentityRegion> regions = domain.identity_regions();
     const uint32_t index = find_exact(regions, start, end - 1);

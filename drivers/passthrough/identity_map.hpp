@@ -31,10 +31,10 @@
 
 namespace sluice::passthrough {
 
-class Domain;
+class IommuContext;
 
 // One entry of a domain's identity-region registry. The storage is the
-// caller's (DomainConfiguration::identity_regions), so the registry never
+// caller's (IommuConfiguration::identity_regions), so the registry never
 // allocates.
 struct IdentityRegion {
     static constexpr uint32_t no_parent = ~uint32_t{0};
@@ -55,13 +55,13 @@ struct IdentityRegion {
 // already_exists (the range holds mappings not made by identity_map),
 // capacity (registry full), out_of_memory. Each is logged once with the
 // domain, the range and the reason.
-[[nodiscard]] Status identity_map(Domain& domain, PhysicalAddress start, PhysicalAddress end, paging::Access access,
+[[nodiscard]] Status identity_map(IommuContext& domain, PhysicalAddress start, PhysicalAddress end, paging::Access access,
                                   paging::Batch& batch);
 
 // Drops one reference to the region [start, end) and unmaps it when it was
 // the last. Errors: invalid_argument, not_found (no such region),
 // out_of_memory (the pages to split an edge superpage could not be
 // reserved; nothing changed).
-[[nodiscard]] Status identity_unmap(Domain& domain, PhysicalAddress start, PhysicalAddress end, paging::Batch& batch);
+[[nodiscard]] Status identity_unmap(IommuContext& domain, PhysicalAddress start, PhysicalAddress end, paging::Batch& batch);
 
 }  // namespace sluice::passthrough

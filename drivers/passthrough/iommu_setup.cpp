@@ -215,7 +215,7 @@ Status IommuSetup::probe(const Platform& platform) {
 Status IommuSetup::allocate_memory(const Platform& platform, const SetupInputs& inputs) {
     const HardwareDomainMemory wanted =
         compute_hardware_domain_memory(inputs.hardware_domain.memory, inputs.available_bytes);
-    const uint64_t obtained = allocate_domain_memory(platform.allocator, wanted.initial, domain_memory_);
+    const uint64_t obtained = allocate_domain_memory(platform.allocator, wanted.initial, *domain_memory_);
     if (obtained < wanted.initial)
         logger.warning("hardware domain: only %llu of %llu MiB could be allocated", printable(obtained / MiB),
                        printable(wanted.initial / MiB));
@@ -224,7 +224,7 @@ Status IommuSetup::allocate_memory(const Platform& platform, const SetupInputs& 
         return Error::out_of_memory;
     }
     logger.info("hardware domain: %llu MiB in %zu range%s (dom0_mem=%s)", printable(obtained / MiB),
-                domain_memory_.count(), domain_memory_.count() == 1 ? "" : "s",
+                domain_memory_->count(), domain_memory_->count() == 1 ? "" : "s",
                 inputs.hardware_domain.memory.size.given ? "as given" : "default");
     return success();
 }
@@ -257,23 +257,21 @@ void IommuSetup::trim_memory_map(const MemoryMap& map) {
     }
 }
 
-Status IommuSetup::create_domain(const Platform& platform, DomainConfiguration configuration) {
+Status IommuSetup::create_domain(const Platform& platform, IommuConfiguration configuration) {
     bool coherent = true;
     for (const IommuUnit* unit : units_.units())
         if (!unit->failed() && !unit->coherent()) coherent = false;
     PhysicalMemory* memory = &platform.memory;
     if (!coherent && platform.cache != nullptr)
         memory = new (write_back_storage_) WriteBackMemory(platform.memory, *platform.cache);
-    configuration.id = 0;
-    configuration.kind = DomainKind::pv;
-    configuration.p2m = P2mTableKind::none;
+    configuration.id = parts_.id;
     configuration.identity_regions = Span<IdentityRegion>(identity_regions_, identity_region_capacity);
-    Result<Domain> created = Domain::create(configuration, *memory, platform.allocator);
+    Result<IommuContext> created = IommuContext::create(configuration, parts_.p2m, *memory, platform.allocator);
     if (!created.ok()) {
         logger.error("hardware domain: its IOMMU tables could not be created: %s", describe(created.error()));
         return created.error();
     }
-    domain_ = new (domain_storage_) Domain(sluice::move(created.value()));
+    domain_ = &parts_.iommu->construct(sluice::move(created.value()));
     if (platform.options.verbose)
         logger.info("hardware domain: IOMMU tables of %u levels, input addresses up to 0x%llx", domain_->iommu_levels(),
                     printable(domain_->last_identity_address()));
@@ -379,11 +377,17 @@ Status IommuSetup::continue_without_protection(const Platform& platform, const S
     // The hardware domain exists all the same, with its memory; its devices
     // reach all memory.
     SLUICE_TRY(allocate_memory(platform, inputs));
-    return create_domain(platform, DomainConfiguration{});
+    return create_domain(platform, IommuConfiguration{});
 }
 
 Status IommuSetup::run(const Platform& given, const SetupInputs& inputs) {
     const IommuOptions& options = given.options;
+    if (inputs.domain.iommu == nullptr || inputs.domain.memory == nullptr) {
+        logger.error("hardware domain: no domain to set up (a caller bug)");
+        return Error::invalid_argument;
+    }
+    parts_ = inputs.domain;
+    domain_memory_ = inputs.domain.memory;
     HardwareDomainKind kind = inputs.hardware_domain.kind;
     if (kind == HardwareDomainKind::pvh) {
         logger.warning("dom0=pvh: a PVH hardware domain is not built yet; setting up a PV one in strict mode, which "
@@ -416,7 +420,7 @@ Status IommuSetup::run(const Platform& given, const SetupInputs& inputs) {
         return continue_without_protection(given, inputs);
     }
 
-    DomainConfiguration configuration;
+    IommuConfiguration configuration;
     if (!vendor_->configure_domain(options, configuration).ok()) {
         state_ = ProtectionState::failed;
         for (const pci::Device& device : platform.devices.devices()) {
@@ -451,7 +455,7 @@ Status IommuSetup::run(const Platform& given, const SetupInputs& inputs) {
     HardwareDomainMappingInputs mapping;
     mapping.memory_map = &trimmed_map_;
     mapping.policy = policy_;
-    mapping.domain_memory = &domain_memory_;
+    mapping.domain_memory = domain_memory_;
     mapping.hypervisor_memory = &hypervisor_memory_;
     mapping.excluded = &excluded_;
     mapping.read_only = &read_only_input_;

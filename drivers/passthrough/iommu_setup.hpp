@@ -20,7 +20,7 @@
 // iommu=force/required then refuses to boot.
 #pragma once
 
-#include <drivers/passthrough/domain.hpp>
+#include <drivers/passthrough/iommu_context.hpp>
 #include <drivers/passthrough/identity_map.hpp>
 #include <drivers/passthrough/iommu_options.hpp>
 #include <drivers/passthrough/iommu_unit.hpp>
@@ -29,6 +29,7 @@
 #include <drivers/passthrough/reserved_region.hpp>
 #include <mm/range_set.hpp>
 
+#include <sluice/in_place.hpp>
 #include <sluice/memory_map.hpp>
 #include <sluice/result.hpp>
 #include <sluice/span.hpp>
@@ -36,8 +37,21 @@
 
 namespace sluice::passthrough {
 
+// Where the set-up puts what it makes for the hardware domain. The domain
+// object (common/domain.hpp) owns both; the set-up fills them, because only
+// it knows the table format its units walk and which memory dom0 may get.
+struct HardwareDomainParts {
+    InPlace<IommuContext>* iommu = nullptr;
+    RangeSet* memory = nullptr;
+    // The domain's p2m when it is translated (its identity maps go there
+    // too); nullptr for PV.
+    p2m::P2m* p2m = nullptr;
+    uint16_t id = 0;
+};
+
 // What boot knows besides the platform.
 struct SetupInputs {
+    HardwareDomainParts domain{};
     // Memory no device of the hardware domain may ever reach: the image, the
     // page allocator's bitmaps, pages in use by the hypervisor at this point.
     const RangeSet* hypervisor_memory = nullptr;
@@ -112,7 +126,8 @@ public:
 
     // Runs the whole set-up once. Returns an error (after saying why) only
     // when boot must not go on: iommu=force/required without full
-    // protection, or a hardware domain that cannot exist.
+    // protection, or a hardware domain that cannot exist (including
+    // inputs.domain without its parts).
     [[nodiscard]] Status run(const Platform& platform, const SetupInputs& inputs);
 
     [[nodiscard]] ProtectionState state() const { return state_; }
@@ -121,11 +136,13 @@ public:
     [[nodiscard]] const UnitRegistry& units() const { return units_; }
     [[nodiscard]] const ReservedRegionList& reserved_regions() const { return reserved_; }
     [[nodiscard]] const HardwareDomainPolicy& policy() const { return policy_; }
-    // The hardware domain, once created (nullptr before, or when its memory
-    // could not be allocated).
-    [[nodiscard]] Domain* hardware_domain() { return domain_; }
-    // Its memory (page-aligned ranges it owns).
-    [[nodiscard]] const RangeSet& hardware_domain_memory() const { return domain_memory_; }
+    // The hardware domain's IOMMU context, once created (nullptr before, or
+    // when its memory could not be allocated).
+    [[nodiscard]] IommuContext* hardware_domain() { return domain_; }
+    // Its memory (page-aligned ranges it owns; empty before the set-up).
+    [[nodiscard]] const RangeSet& hardware_domain_memory() const {
+        return domain_memory_ != nullptr ? *domain_memory_ : no_memory_;
+    }
     [[nodiscard]] const RangeSet& mapped_read_write() const { return read_write_; }
     [[nodiscard]] const RangeSet& mapped_read_only() const { return read_only_; }
     [[nodiscard]] const RangeSet& excluded() const { return excluded_; }
@@ -151,7 +168,7 @@ private:
     [[nodiscard]] Status allocate_memory(const Platform& platform, const SetupInputs& inputs);
     [[nodiscard]] Status collect_excluded(const Platform& platform);
     void trim_memory_map(const MemoryMap& map);
-    [[nodiscard]] Status create_domain(const Platform& platform, DomainConfiguration configuration);
+    [[nodiscard]] Status create_domain(const Platform& platform, IommuConfiguration configuration);
     [[nodiscard]] Status map_everything(const Platform& platform);
     void attach_devices(const Platform& platform);
     void enable_units();
@@ -164,8 +181,9 @@ private:
     bool passthrough_ = false;
     MemoryMap trimmed_map_{};
 
-    AddressRange memory_storage_[memory_range_capacity] = {};
-    RangeSet domain_memory_{Span<AddressRange>(memory_storage_, memory_range_capacity)};
+    HardwareDomainParts parts_{};
+    RangeSet* domain_memory_ = nullptr;
+    RangeSet no_memory_{Span<AddressRange>()};
     AddressRange excluded_storage_[excluded_capacity] = {};
     RangeSet excluded_{Span<AddressRange>(excluded_storage_, excluded_capacity)};
     AddressRange read_only_input_storage_[read_only_capacity] = {};
@@ -179,8 +197,7 @@ private:
     RangeSet hypervisor_memory_{Span<AddressRange>(hypervisor_storage_, 128)};
 
     IdentityRegion identity_regions_[identity_region_capacity] = {};
-    alignas(Domain) unsigned char domain_storage_[sizeof(Domain)] = {};
-    Domain* domain_ = nullptr;
+        IommuContext* domain_ = nullptr;
     // The tables of a domain behind a non-coherent unit are written back on
     // every store.
     alignas(WriteBackMemory) unsigned char write_back_storage_[sizeof(WriteBackMemory)] = {};

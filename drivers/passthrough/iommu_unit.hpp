@@ -31,7 +31,7 @@ class MmioMapper;
 
 namespace sluice::passthrough {
 
-class Domain;
+class IommuContext;
 struct IommuOptions;
 
 // How a device's DMA is handled once translation is on.
@@ -105,7 +105,7 @@ public:
     // (or makes it pass-through or blocked), invalidates the old entry as
     // the specification requires, and attaches the unit to the domain's
     // invalidation targets.
-    [[nodiscard]] virtual Status attach(Domain& domain, const pci::PciAddress& device, AttachMode mode) = 0;
+    [[nodiscard]] virtual Status attach(IommuContext& domain, const pci::PciAddress& device, AttachMode mode) = 0;
     [[nodiscard]] virtual Status enable_translation() = 0;
     [[nodiscard]] virtual Status disable_translation() = 0;
     // Whether the platform lets this unit report faults to software (QEMU

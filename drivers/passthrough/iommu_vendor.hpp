@@ -15,7 +15,7 @@
 // first that finds units. Order numbers in use: VT-d 10, AMD-Vi 20.
 #pragma once
 
-#include <drivers/passthrough/domain.hpp>
+#include <drivers/passthrough/iommu_context.hpp>
 #include <drivers/passthrough/iommu_options.hpp>
 #include <drivers/passthrough/iommu_unit.hpp>
 #include <drivers/passthrough/reserved_region.hpp>
@@ -34,7 +34,7 @@ struct IommuVendor {
     Status (*probe)(const Platform& platform, UnitRegistry& units, ReservedRegionList& regions);
     // Fills the IOMMU table kind and format of the hardware domain's
     // configuration for the units the probe set up.
-    Status (*configure_domain)(const IommuOptions& options, DomainConfiguration& configuration);
+    Status (*configure_domain)(const IommuOptions& options, IommuConfiguration& configuration);
     // Called when the platform's IOMMUs are not this vendor's (or there are
     // none), so the vendor can say which of its own options go unused
     // (rmrr= on an AMD machine) instead of dropping them silently.

@@ -13,7 +13,7 @@
 #include "support/arena_machine.hpp"
 #include "support/host_maps.hpp"
 
-#include <drivers/passthrough/domain.hpp>
+#include <drivers/passthrough/iommu_context.hpp>
 #include <drivers/passthrough/identity_map.hpp>
 #include <drivers/passthrough/policy.hpp>
 
@@ -63,13 +63,12 @@ public:
     }
 
     // One full set-up into a fresh domain; returns the domain for inspection.
-    passthrough::Domain run(ArenaAllocator& allocator) {
-        passthrough::DomainConfiguration configuration;
-        configuration.kind = passthrough::DomainKind::pv;
+    passthrough::IommuContext run(ArenaAllocator& allocator) {
+        passthrough::IommuConfiguration configuration;
         configuration.identity_regions = Span<passthrough::IdentityRegion>(regions_.data(), regions_.size());
-        auto created = passthrough::Domain::create(configuration, memory_, allocator);
+        auto created = passthrough::IommuContext::create(configuration, nullptr, memory_, allocator);
         if (!created.ok()) std::abort();
-        passthrough::Domain domain = std::move(created).value();
+        passthrough::IommuContext domain = std::move(created).value();
         if (!domain.invalidation_targets().attach(unit, 1).ok()) std::abort();
 
         if (!passthrough::compute_hardware_domain_ranges(inputs_, read_write_out_->set, read_only_out_->set).ok())
@@ -85,7 +84,7 @@ public:
         return domain;
     }
 
-    void tear_down(passthrough::Domain& domain) {
+    void tear_down(passthrough::IommuContext& domain) {
         paging::Batch batch(domain.invalidation_targets());
         domain.destroy(batch);
         if (!batch.commit().ok()) std::abort();
@@ -116,7 +115,7 @@ void hardware_domain_setup(benchmark::State& state, const MemoryMap& map) {
     uint64_t invalidations = 0;
     for (auto _ : state) {
         const uint64_t before = setup.unit.invalidations;
-        passthrough::Domain domain = setup.run(allocator);
+        passthrough::IommuContext domain = setup.run(allocator);
         invalidations = setup.unit.invalidations - before;
         state.PauseTiming();
         setup.tear_down(domain);
@@ -126,7 +125,7 @@ void hardware_domain_setup(benchmark::State& state, const MemoryMap& map) {
     // A separate, untimed pass through a store-counting memory.
     CountingArena counting(arena);
     HardwareDomainSetup counted(map, counting);
-    passthrough::Domain domain = counted.run(allocator);
+    passthrough::IommuContext domain = counted.run(allocator);
     state.counters["ranges"] = static_cast<double>(counted.range_count());
     state.counters["entries_written"] = static_cast<double>(counting.stores);
     state.counters["minimal_leaves"] = static_cast<double>(counted.minimal_leaves());

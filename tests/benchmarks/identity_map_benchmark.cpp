@@ -3,8 +3,9 @@
 // not-present entries (VT-d Caching Mode), where every batch must flush.
 #include "support/arena_machine.hpp"
 
-#include <drivers/passthrough/domain.hpp>
+#include <common/domain.hpp>
 #include <drivers/passthrough/identity_map.hpp>
+#include <drivers/passthrough/iommu_context.hpp>
 
 #include <benchmark/benchmark.h>
 
@@ -18,20 +19,22 @@ struct Setup {
     ArenaAllocator allocator{memory};
     std::vector<passthrough::IdentityRegion> regions = std::vector<passthrough::IdentityRegion>(1024);
     CountingUnit unit{{true, true, 18}};
-    passthrough::Domain domain;
+    // A PV domain has IOMMU tables only; an HVM one an EPT p2m beside them.
+    Domain owner;
+    passthrough::IommuContext& domain;
 
-    explicit Setup(passthrough::DomainKind kind) : domain(create(kind)) {
+    explicit Setup(DomainKind kind) : domain(create(kind)) {
         if (!domain.invalidation_targets().attach(unit, 1).ok()) std::abort();
     }
-    passthrough::Domain create(passthrough::DomainKind kind) {
-        passthrough::DomainConfiguration configuration;
+    passthrough::IommuContext& create(DomainKind kind) {
+        DomainConfiguration configuration;
         configuration.kind = kind;
-        configuration.p2m = kind == passthrough::DomainKind::pv ? passthrough::P2mTableKind::none
-                                                                : passthrough::P2mTableKind::ept;
-        configuration.identity_regions = Span<passthrough::IdentityRegion>(regions.data(), regions.size());
-        auto created = passthrough::Domain::create(configuration, memory, allocator);
-        if (!created.ok()) std::abort();
-        return std::move(created).value();
+        configuration.p2m.kind = kind == DomainKind::pv ? p2m::P2mTableKind::none : p2m::P2mTableKind::ept;
+        if (!owner.initialize(configuration, memory, allocator).ok()) std::abort();
+        passthrough::IommuConfiguration iommu;
+        iommu.identity_regions = Span<passthrough::IdentityRegion>(regions.data(), regions.size());
+        if (!owner.create_iommu_context(iommu, memory, allocator).ok()) std::abort();
+        return *owner.iommu();
     }
 };
 
@@ -40,7 +43,7 @@ struct Setup {
 uint64_t region_start(uint64_t index) { return 0x1000'0000 + index * 0x30'0000 + (index % 7) * page_size; }
 uint64_t region_length(uint64_t index) { return (1 + index % 16) * page_size; }
 
-void rmrr_regions(benchmark::State& state, passthrough::DomainKind kind, bool one_batch) {
+void rmrr_regions(benchmark::State& state, DomainKind kind, bool one_batch) {
     Setup setup(kind);
     constexpr uint64_t count = 1000;
     uint64_t invalidations = 0;
@@ -76,16 +79,16 @@ void rmrr_regions(benchmark::State& state, passthrough::DomainKind kind, bool on
                                                          benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
-void rmrr_pv_one_batch(benchmark::State& state) { rmrr_regions(state, passthrough::DomainKind::pv, true); }
-void rmrr_pv_batch_each(benchmark::State& state) { rmrr_regions(state, passthrough::DomainKind::pv, false); }
-void rmrr_hvm_one_batch(benchmark::State& state) { rmrr_regions(state, passthrough::DomainKind::hvm, true); }
-void rmrr_hvm_batch_each(benchmark::State& state) { rmrr_regions(state, passthrough::DomainKind::hvm, false); }
+void rmrr_pv_one_batch(benchmark::State& state) { rmrr_regions(state, DomainKind::pv, true); }
+void rmrr_pv_batch_each(benchmark::State& state) { rmrr_regions(state, DomainKind::pv, false); }
+void rmrr_hvm_one_batch(benchmark::State& state) { rmrr_regions(state, DomainKind::hvm, true); }
+void rmrr_hvm_batch_each(benchmark::State& state) { rmrr_regions(state, DomainKind::hvm, false); }
 
 // The hardware domain's relaxed set-up in its simplest form: all of
 // [1 MiB, size) in one identity_map call and one commit (the policy's range
 // sets add holes; each hole costs a few entries at its edges).
 void identity_map_host(benchmark::State& state) {
-    Setup setup(passthrough::DomainKind::pv);
+    Setup setup(DomainKind::pv);
     const uint64_t size = static_cast<uint64_t>(state.range(0)) * GiB;
     for (auto _ : state) {
         paging::Batch batch(setup.domain.invalidation_targets());

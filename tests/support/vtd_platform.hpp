@@ -11,6 +11,7 @@
 #include "support/simulated_machine.hpp"
 #include "support/vtd_register_model.hpp"
 
+#include <common/domain.hpp>
 #include <drivers/acpi/table_directory.hpp>
 #include <drivers/passthrough/iommu_options.hpp>
 #include <drivers/passthrough/iommu_setup.hpp>
@@ -232,8 +233,17 @@ public:
         return passthrough::Platform{directory, memory_map, devices, configuration, mmio, memory, allocator,
                                      clock,     options,    &cache};
     }
+    // Each call makes a fresh hardware domain (PV, id 0) for one set-up run,
+    // as boot does; the machine keeps them alive for the runs' lifetime.
     passthrough::SetupInputs inputs(uint64_t dom0_bytes = 8 * MiB) {
+        domains.push_back(std::make_unique<Domain>());
+        Domain& domain = *domains.back();
+        if (!domain.initialize(DomainConfiguration{}, memory, allocator).ok())
+            throw std::runtime_error("hardware domain");
         passthrough::SetupInputs result;
+        result.domain.iommu = &domain.iommu_storage();
+        result.domain.memory = &domain.memory();
+        result.domain.id = domain.id();
         result.hypervisor_memory = &hypervisor;
         result.available_bytes = (ram_end - image_end);
         result.hardware_domain.memory.size.given = true;
@@ -247,6 +257,7 @@ public:
 
     SimulatedMemory memory;
     SimulatedPageAllocator allocator;
+    std::vector<std::unique_ptr<Domain>> domains;
     MemoryMap memory_map;
     acpi::TableDirectory directory;
     SimulatedConfiguration configuration;

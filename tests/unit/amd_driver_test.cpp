@@ -8,7 +8,7 @@
 
 #include <drivers/passthrough/amd/iommu.hpp>
 #include <drivers/passthrough/amd/ivrs.hpp>
-#include <drivers/passthrough/domain.hpp>
+#include <drivers/passthrough/iommu_context.hpp>
 #include <drivers/passthrough/identity_map.hpp>
 #include <mm/paging/batch.hpp>
 
@@ -58,18 +58,16 @@ public:
     }
 
     // A PV domain with AMD-Vi v1 tables of `levels` levels.
-    std::unique_ptr<passthrough::Domain> domain(uint16_t id, unsigned levels = 4) {
-        passthrough::DomainConfiguration configuration;
+    std::unique_ptr<passthrough::IommuContext> domain(uint16_t id, unsigned levels = 4) {
+        passthrough::IommuConfiguration configuration;
         configuration.id = id;
-        configuration.kind = passthrough::DomainKind::pv;
         configuration.iommu = passthrough::IommuTableKind::amd_v1;
         configuration.amd = passthrough::AmdV1Format(levels, 3, 48);
-        configuration.p2m = passthrough::P2mTableKind::none;
         regions_.emplace_back(16);
         configuration.identity_regions = Span<passthrough::IdentityRegion>(regions_.back().data(), 16);
-        auto created = passthrough::Domain::create(configuration, memory_, allocator_);
+        auto created = passthrough::IommuContext::create(configuration, nullptr, memory_, allocator_);
         if (!created.ok()) throw std::runtime_error("domain creation failed");
-        return std::make_unique<passthrough::Domain>(std::move(created).value());
+        return std::make_unique<passthrough::IommuContext>(std::move(created).value());
     }
 
     Iommu& iommu() { return *iommu_; }
@@ -89,7 +87,7 @@ private:
     std::vector<std::vector<passthrough::IdentityRegion>> regions_;
 };
 
-Status map_identity(passthrough::Domain& domain, PhysicalAddress start, PhysicalAddress end,
+Status map_identity(passthrough::IommuContext& domain, PhysicalAddress start, PhysicalAddress end,
                     paging::Access access = paging::Access::read_write) {
     paging::Batch batch(domain.invalidation_targets());
     const Status mapped = passthrough::identity_map(domain, start, end, access, batch);
@@ -320,7 +318,7 @@ TEST(AmdDriver, DomainIdsRunOutAfterTheUnitsCapacity) {
     Rig rig;
     LogCapture log;
     ASSERT_TRUE(rig.initialize().ok());
-    std::vector<std::unique_ptr<passthrough::Domain>> domains;
+    std::vector<std::unique_ptr<passthrough::IommuContext>> domains;
     for (size_t index = 0; index < Iommu::domain_capacity; ++index) {
         domains.push_back(rig.domain(static_cast<uint16_t>(index + 1)));
         ASSERT_TRUE(rig.iommu().attach(*domains.back(), edu, AttachMode::blocked).ok()) << index;
@@ -458,12 +456,12 @@ TEST(AmdDriver, AttachRefusesVtdTables) {
     Rig rig;
     LogCapture log;
     ASSERT_TRUE(rig.initialize().ok());
-    passthrough::DomainConfiguration configuration;
+    passthrough::IommuConfiguration configuration;
     configuration.id = 1;
     configuration.iommu = passthrough::IommuTableKind::vtd_second_level;
     std::vector<passthrough::IdentityRegion> regions(4);
     configuration.identity_regions = Span<passthrough::IdentityRegion>(regions.data(), regions.size());
-    auto domain = passthrough::Domain::create(configuration, rig.memory(), rig.allocator());
+    auto domain = passthrough::IommuContext::create(configuration, nullptr, rig.memory(), rig.allocator());
     ASSERT_TRUE(domain.ok());
     EXPECT_EQ(rig.iommu().attach(domain.value(), edu, AttachMode::translated).error(), Error::unsupported);
     EXPECT_TRUE(log.contains("does not have AMD-Vi I/O page tables"));

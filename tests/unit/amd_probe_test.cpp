@@ -266,7 +266,7 @@ TEST(AmdProbe, AUnitWhoseRegistersCannotBeMappedIsRegisteredAsFailed) {
     EXPECT_TRUE(log.contains("amd-vi0 at 0xfed80000: its registers cannot be mapped"));
     EXPECT_TRUE(log.contains("amd-vi0 at 0xfed80000: not usable (hardware failure); the devices behind it are not "
                              "protected"));
-    passthrough::DomainConfiguration configuration;
+    passthrough::IommuConfiguration configuration;
     EXPECT_EQ(amd::configure_domain(platform.options(), configuration).error(), Error::not_found);
 }
 
@@ -295,7 +295,7 @@ TEST(AmdProbe, AUnitThatNeverAnswersIsFencedAndTheOthersWork) {
     EXPECT_TRUE(platform.registry.units()[0]->failed());
     EXPECT_EQ(platform.registry.unit_for(pci::PciAddress{0, 2, 2, 0}), platform.registry.units()[1]);
     // The domain's format only needs the working unit.
-    passthrough::DomainConfiguration configuration;
+    passthrough::IommuConfiguration configuration;
     ASSERT_TRUE(amd::configure_domain(platform.options(), configuration).ok());
     EXPECT_EQ(configuration.iommu, passthrough::IommuTableKind::amd_v1);
 }
@@ -312,7 +312,7 @@ TEST(AmdProbe, PageTableFormatFollowsIvinfoAndHats) {
     EXPECT_TRUE(format.value().leaf_allowed(3));
     EXPECT_FALSE(amd::page_table_format(false).value().leaf_allowed(2));
 
-    passthrough::DomainConfiguration configuration;
+    passthrough::IommuConfiguration configuration;
     platform.options().superpages = false;
     ASSERT_TRUE(amd::configure_domain(platform.options(), configuration).ok());
     EXPECT_EQ(configuration.iommu, passthrough::IommuTableKind::amd_v1);

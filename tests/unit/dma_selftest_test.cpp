@@ -128,7 +128,7 @@ TEST_F(DmaSelftestTest, HypervisorMemoryMappedForTheDeviceIsCaught) {
     machine->options.hardware_domain.strict = true;
     set_up();
     // A policy bug: the hypervisor's page identity-mapped for dom0.
-    passthrough::Domain& domain = *setup->hardware_domain();
+    passthrough::IommuContext& domain = *setup->hardware_domain();
     paging::Batch batch(domain.invalidation_targets());
     ASSERT_TRUE(passthrough::identity_map(domain, VtdPlatform::image_start, VtdPlatform::image_end,
                                           paging::Access::read_write, batch)
@@ -146,7 +146,7 @@ TEST_F(DmaSelftestTest, FreeRamReachableInStrictModeIsCaught) {
     machine->options.hardware_domain.strict = true;
     set_up();
     // Map all RAM the allocator manages, as relaxed mode would.
-    passthrough::Domain& domain = *setup->hardware_domain();
+    passthrough::IommuContext& domain = *setup->hardware_domain();
     paging::Batch batch(domain.invalidation_targets());
     const PhysicalAddress first = setup->hardware_domain_memory()[0].end;
     ASSERT_TRUE(passthrough::identity_map(domain, first, VtdPlatform::ram_end, paging::Access::read_write, batch).ok());

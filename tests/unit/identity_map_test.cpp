@@ -11,7 +11,7 @@ namespace {
 
 using paging::Access;
 using paging::Batch;
-using passthrough::DomainKind;
+using sluice::DomainKind;
 using passthrough::identity_map;
 using passthrough::identity_unmap;
 using passthrough::IommuTableKind;
@@ -81,7 +81,7 @@ TEST_P(IdentityMap, MapsAndUnmapsAnRmrr) {
     expect_identity(0xd5d45000, 0xd5d49000, Access::read_write);
     expect_unmapped(0xd5d44000, 0xd5d45000);
     expect_unmapped(0xd5d49000, 0xd5d4a000);
-    if (GetParam().share) EXPECT_EQ(fixture_.domain().iommu_root(), fixture_.domain().p2m_root());
+    if (GetParam().share) EXPECT_EQ(fixture_.domain().iommu_root(), fixture_.p2m().root());
 
     ASSERT_TRUE(identity_unmap(fixture_.domain(), 0xd5d45000, 0xd5d49000, batch).ok());
     ASSERT_TRUE(batch.commit().ok());
@@ -174,7 +174,7 @@ TEST_P(IdentityMap, ARangeHoldingOtherMappingsIsRefused) {
     Batch batch(fixture_.domain().invalidation_targets());
     auto& domain = fixture_.domain();
     if (domain.translated())
-        ASSERT_TRUE(domain.p2m_map(0x30'0000, page_size, 0x9000'0000, {Access::read_write, p2m::P2mType::ram},
+        ASSERT_TRUE(fixture_.p2m().map(0x30'0000, page_size, 0x9000'0000, {Access::read_write, p2m::P2mType::ram},
                                    fixture_.allocator(), batch).ok());
     else
         ASSERT_TRUE(domain.iommu_map(0x30'0000, page_size, 0x9000'0000, Access::read_write, fixture_.allocator(), batch).ok());
@@ -276,11 +276,11 @@ TEST(IdentityMapBatching, ThousandRegionsOneInvalidationPerUnit) {
     for (bool caching_mode : {false, true}) {
         DomainFixture fixture(DomainKind::hvm, IommuTableKind::vtd_second_level, false, {caching_mode, true, 18});
         std::vector<passthrough::IdentityRegion> storage(1100);
-        passthrough::DomainConfiguration configuration = configuration_for(
-            DomainKind::pv, IommuTableKind::vtd_second_level, false, Span<passthrough::IdentityRegion>(storage.data(), storage.size()));
-        auto created = passthrough::Domain::create(configuration, fixture.memory(), fixture.allocator());
+        passthrough::IommuConfiguration configuration = configuration_for(
+            IommuTableKind::vtd_second_level, false, Span<passthrough::IdentityRegion>(storage.data(), storage.size()));
+        auto created = passthrough::IommuContext::create(configuration, nullptr, fixture.memory(), fixture.allocator());
         ASSERT_TRUE(created.ok());
-        passthrough::Domain domain = std::move(created).value();
+        passthrough::IommuContext domain = std::move(created).value();
         const VtdReference reference(4, true, true, 46);
         ModelIommu second(fixture.memory(), reference, {caching_mode, true, 9});
         ASSERT_TRUE(domain.invalidation_targets().attach(fixture.unit(), 1).ok());

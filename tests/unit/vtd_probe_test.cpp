@@ -68,7 +68,7 @@ TEST_F(VtdProbeTest, AUnitWhereNothingAnswersIsRegisteredAsFailed) {
     EXPECT_TRUE(log.contains("vtd1 at 0xfed98000: registers (4096 bytes) cannot be mapped"));
     EXPECT_EQ(registry.unit_for(pci::PciAddress{0, 0, 0x1e, 0}), registry.units()[1]);
     // The working unit alone decides the format.
-    passthrough::DomainConfiguration configuration;
+    passthrough::IommuConfiguration configuration;
     ASSERT_TRUE(vtd::configure_domain(machine->options, configuration).ok());
     EXPECT_EQ(configuration.vtd.levels(), 3u);
 }
@@ -99,7 +99,7 @@ TEST_F(VtdProbeTest, VerboseDecodesTheCapabilities) {
 TEST_F(VtdProbeTest, FormatFollowsTheUnitAndTheOptions) {
     machine = std::make_unique<VtdPlatform>(0x00d2008c222f0606);  // aw-bits=48
     ASSERT_TRUE(probe(DmarBuilder(48).unit(VtdPlatform::unit_base, {VtdPlatform::edu}).build()).ok());
-    passthrough::DomainConfiguration configuration;
+    passthrough::IommuConfiguration configuration;
     ASSERT_TRUE(vtd::configure_domain(machine->options, configuration).ok());
     EXPECT_EQ(configuration.iommu, passthrough::IommuTableKind::vtd_second_level);
     EXPECT_EQ(configuration.vtd.levels(), 4u);
@@ -116,7 +116,7 @@ TEST_F(VtdProbeTest, FormatFollowsTheUnitAndTheOptions) {
 TEST_F(VtdProbeTest, NoWorkingUnitNoFormat) {
     machine->unit.set_register_reads_all_ones(true);
     ASSERT_TRUE(probe(VtdPlatform::qemu_dmar().build()).ok());
-    passthrough::DomainConfiguration configuration;
+    passthrough::IommuConfiguration configuration;
     EXPECT_EQ(vtd::configure_domain(machine->options, configuration).error(), Error::not_found);
 }
 

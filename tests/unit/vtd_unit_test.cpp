@@ -10,7 +10,7 @@
 #include "support/simulated_machine.hpp"
 #include "support/vtd_register_model.hpp"
 
-#include <drivers/passthrough/domain.hpp>
+#include <drivers/passthrough/iommu_context.hpp>
 #include <drivers/passthrough/identity_map.hpp>
 #include <drivers/passthrough/vtd/unit.hpp>
 
@@ -61,24 +61,24 @@ protected:
         return unit.initialize(0, qemu_definition(), services, settings);
     }
 
-    passthrough::Domain& make_domain(unsigned levels = 3) {
-        passthrough::DomainConfiguration configuration;
+    passthrough::IommuContext& make_domain(unsigned levels = 3) {
+        passthrough::IommuConfiguration configuration;
         configuration.id = 0;
         configuration.vtd = passthrough::VtdSecondLevelFormat(levels, true, true, false, 12 + 9 * levels, 39);
         configuration.identity_regions = Span<passthrough::IdentityRegion>(regions.data(), regions.size());
-        auto created = passthrough::Domain::create(configuration, memory, allocator);
+        auto created = passthrough::IommuContext::create(configuration, nullptr, memory, allocator);
         if (!created.ok()) throw std::runtime_error("domain");
-        domains.push_back(std::make_unique<passthrough::Domain>(std::move(created).value()));
+        domains.push_back(std::make_unique<passthrough::IommuContext>(std::move(created).value()));
         return *domains.back();
     }
 
-    Status map(passthrough::Domain& domain, PhysicalAddress start, uint64_t length) {
+    Status map(passthrough::IommuContext& domain, PhysicalAddress start, uint64_t length) {
         paging::Batch batch(domain.invalidation_targets());
         const Status mapped = passthrough::identity_map(domain, start, start + length, paging::Access::read_write, batch);
         const Status committed = batch.commit();
         return mapped.ok() ? committed : mapped;
     }
-    Status unmap(passthrough::Domain& domain, PhysicalAddress start, uint64_t length) {
+    Status unmap(passthrough::IommuContext& domain, PhysicalAddress start, uint64_t length) {
         paging::Batch batch(domain.invalidation_targets());
         const Status unmapped = passthrough::identity_unmap(domain, start, start + length, batch);
         const Status committed = batch.commit();
@@ -96,7 +96,7 @@ protected:
     std::unique_ptr<VtdRegisterModel> model;
     vtd::Unit unit;
     std::vector<passthrough::IdentityRegion> regions = std::vector<passthrough::IdentityRegion>(16);
-    std::vector<std::unique_ptr<passthrough::Domain>> domains;
+    std::vector<std::unique_ptr<passthrough::IommuContext>> domains;
 };
 
 // --- Initialisation --------------------------------------------------------------
@@ -171,7 +171,7 @@ TEST_F(VtdUnitTest, EveryCommandAfterEnablingKeepsTranslationOn) {
     // translation is on; each must carry TE (and QIE) along.
     make_model(VtdRegisterModel::qemu_capability | write_buffer_flush_bit);
     ASSERT_TRUE(initialize().ok());
-    passthrough::Domain& domain = make_domain();
+    passthrough::IommuContext& domain = make_domain();
     ASSERT_TRUE(unit.attach(domain, edu, AttachMode::translated).ok());
     ASSERT_TRUE(unit.enable_translation().ok());
     const size_t enabled_at = model->command_writes().size();
@@ -217,7 +217,7 @@ TEST_F(VtdUnitTest, RegisterBasedInvalidationNeverMixesWithTheQueue) {
 
 TEST_F(VtdUnitTest, AttachedDeviceTranslatesThroughTheDomainTables) {
     ASSERT_TRUE(initialize().ok());
-    passthrough::Domain& domain = make_domain();
+    passthrough::IommuContext& domain = make_domain();
     ASSERT_TRUE(map(domain, data_page, page_size).ok());
     ASSERT_TRUE(unit.attach(domain, edu, AttachMode::translated).ok());
     ASSERT_TRUE(unit.enable_translation().ok());
@@ -235,7 +235,7 @@ TEST_F(VtdUnitTest, AttachedDeviceTranslatesThroughTheDomainTables) {
 TEST_F(VtdUnitTest, ContextEntryFieldsFollowTheDomain) {
     make_model(0x00d2008c222f0606, VtdRegisterModel::qemu_extended_capability);  // aw-bits=48: SAGAW 39+48
     ASSERT_TRUE(initialize().ok());
-    passthrough::Domain& domain = make_domain(4);
+    passthrough::IommuContext& domain = make_domain(4);
     ASSERT_TRUE(unit.attach(domain, edu, AttachMode::translated).ok());
     const vtd::RootEntry root = vtd::load_root_entry(memory, vtd::root_entry_address(unit.root_table(), 0));
     ASSERT_TRUE(root.present());
@@ -250,14 +250,14 @@ TEST_F(VtdUnitTest, ContextEntryFieldsFollowTheDomain) {
 
 TEST_F(VtdUnitTest, TablesTheUnitCannotWalkAreRefused) {
     ASSERT_TRUE(initialize().ok());  // SAGAW: 3 levels only
-    passthrough::Domain& domain = make_domain(4);
+    passthrough::IommuContext& domain = make_domain(4);
     EXPECT_EQ(unit.attach(domain, edu, AttachMode::translated).error(), Error::unsupported);
     EXPECT_TRUE(log.contains("4-level tables, which SAGAW 0x2 does not offer"));
 }
 
 TEST_F(VtdUnitTest, PassThroughAndBlockedModes) {
     ASSERT_TRUE(initialize().ok());
-    passthrough::Domain& domain = make_domain();
+    passthrough::IommuContext& domain = make_domain();
     ASSERT_TRUE(unit.attach(domain, edu, AttachMode::passthrough).ok());
     ASSERT_TRUE(unit.attach(domain, sata, AttachMode::blocked).ok());
     ASSERT_TRUE(unit.enable_translation().ok());
@@ -274,8 +274,8 @@ TEST_F(VtdUnitTest, PassThroughAndBlockedModes) {
 
 TEST_F(VtdUnitTest, ReplacingAPresentEntryInvalidatesTheOldOneFirst) {
     ASSERT_TRUE(initialize().ok());
-    passthrough::Domain& first = make_domain();
-    passthrough::Domain& second = make_domain();
+    passthrough::IommuContext& first = make_domain();
+    passthrough::IommuContext& second = make_domain();
     ASSERT_TRUE(map(first, data_page, page_size).ok());
     ASSERT_TRUE(unit.attach(first, edu, AttachMode::translated).ok());
     ASSERT_TRUE(unit.enable_translation().ok());
@@ -299,7 +299,7 @@ TEST_F(VtdUnitTest, ReplacingAPresentEntryInvalidatesTheOldOneFirst) {
 TEST_F(VtdUnitTest, CachingModeInvalidatesNewEntriesOnceTranslationIsOn) {
     make_model(VtdRegisterModel::qemu_capability | caching_mode_bit);
     ASSERT_TRUE(initialize().ok());
-    passthrough::Domain& domain = make_domain();
+    passthrough::IommuContext& domain = make_domain();
     ASSERT_TRUE(map(domain, data_page, page_size).ok());
     ASSERT_TRUE(unit.attach(domain, edu, AttachMode::translated).ok());
     ASSERT_TRUE(unit.enable_translation().ok());
@@ -320,7 +320,7 @@ TEST_F(VtdUnitTest, CachingModeInvalidatesNewEntriesOnceTranslationIsOn) {
 
 TEST_F(VtdUnitTest, WithoutCachingModeAddingANewEntryNeedsNoInvalidation) {
     ASSERT_TRUE(initialize().ok());
-    passthrough::Domain& domain = make_domain();
+    passthrough::IommuContext& domain = make_domain();
     ASSERT_TRUE(unit.attach(domain, edu, AttachMode::translated).ok());
     ASSERT_TRUE(unit.enable_translation().ok());
     model->clear_events();
@@ -332,7 +332,7 @@ TEST_F(VtdUnitTest, WithoutCachingModeAddingANewEntryNeedsNoInvalidation) {
 
 TEST_F(VtdUnitTest, UnmapIsFlushedPageSelectively) {
     ASSERT_TRUE(initialize().ok());
-    passthrough::Domain& domain = make_domain();
+    passthrough::IommuContext& domain = make_domain();
     ASSERT_TRUE(map(domain, data_page, page_size).ok());
     ASSERT_TRUE(map(domain, data_page + page_size, page_size).ok());
     ASSERT_TRUE(unit.attach(domain, edu, AttachMode::translated).ok());
@@ -359,7 +359,7 @@ TEST_F(VtdUnitTest, TheModelCatchesAMissingFlush) {
     // The proof that the test above can fail: without the commit the stale
     // translation is still used.
     ASSERT_TRUE(initialize().ok());
-    passthrough::Domain& domain = make_domain();
+    passthrough::IommuContext& domain = make_domain();
     ASSERT_TRUE(map(domain, data_page, page_size).ok());
     ASSERT_TRUE(unit.attach(domain, edu, AttachMode::translated).ok());
     ASSERT_TRUE(unit.enable_translation().ok());
@@ -374,7 +374,7 @@ TEST_F(VtdUnitTest, TheModelCatchesAMissingFlush) {
 TEST_F(VtdUnitTest, CachingModeFlushesAddedMappings) {
     make_model(VtdRegisterModel::qemu_capability | caching_mode_bit);
     ASSERT_TRUE(initialize().ok());
-    passthrough::Domain& domain = make_domain();
+    passthrough::IommuContext& domain = make_domain();
     ASSERT_TRUE(unit.attach(domain, edu, AttachMode::translated).ok());
     ASSERT_TRUE(unit.enable_translation().ok());
     EXPECT_FALSE(model->dma(edu.requester_id(), data_page, false).ok);  // the fault is cached
@@ -395,7 +395,7 @@ TEST_F(VtdUnitTest, CapabilitiesReportedToTheBatch) {
 
 TEST_F(VtdUnitTest, RegisterBasedPageInvalidationUsesTheAddressRegister) {
     ASSERT_TRUE(initialize(false).ok());
-    passthrough::Domain& domain = make_domain();
+    passthrough::IommuContext& domain = make_domain();
     ASSERT_TRUE(map(domain, data_page, 4 * page_size).ok());
     ASSERT_TRUE(unit.attach(domain, edu, AttachMode::translated).ok());
     ASSERT_TRUE(unit.enable_translation().ok());
@@ -434,7 +434,7 @@ TEST_F(VtdUnitTest, AUnitThatNeverAnswersIsFencedNotWaitedFor) {
     EXPECT_LT(clock.reads(), 2000u);
     // Everything after fails at once, without polling again.
     const uint64_t reads = clock.reads();
-    passthrough::Domain& domain = make_domain();
+    passthrough::IommuContext& domain = make_domain();
     EXPECT_EQ(unit.attach(domain, edu, AttachMode::translated).error(), Error::hardware_failure);
     EXPECT_EQ(unit.enable_translation().error(), Error::hardware_failure);
     EXPECT_EQ(unit.invalidate_domain(1).error(), Error::hardware_failure);
@@ -445,7 +445,7 @@ TEST_F(VtdUnitTest, AUnitThatNeverAnswersIsFencedNotWaitedFor) {
 
 TEST_F(VtdUnitTest, AQueueThatStopsBeingFetchedTimesOutInWait) {
     ASSERT_TRUE(initialize(true, 2'000'000).ok());
-    passthrough::Domain& domain = make_domain();
+    passthrough::IommuContext& domain = make_domain();
     ASSERT_TRUE(unit.attach(domain, edu, AttachMode::translated).ok());
     ASSERT_TRUE(unit.enable_translation().ok());
     model->set_answering(false);
@@ -480,7 +480,7 @@ TEST_F(VtdUnitTest, EnablingTranslationThatNeverTakesEffectTimesOut) {
 
 TEST_F(VtdUnitTest, FaultRecordsAreDecodedLoggedAndCleared) {
     ASSERT_TRUE(initialize().ok());
-    passthrough::Domain& domain = make_domain();
+    passthrough::IommuContext& domain = make_domain();
     ASSERT_TRUE(unit.attach(domain, edu, AttachMode::translated).ok());
     ASSERT_TRUE(unit.enable_translation().ok());
     EXPECT_FALSE(model->dma(edu.requester_id(), 0x1234'5678, true).ok);
@@ -505,7 +505,7 @@ TEST_F(VtdUnitTest, FaultRecordsAreDecodedLoggedAndCleared) {
 
 TEST_F(VtdUnitTest, FaultOverflowIsReported) {
     ASSERT_TRUE(initialize().ok());  // QEMU: one fault recording register
-    passthrough::Domain& domain = make_domain();
+    passthrough::IommuContext& domain = make_domain();
     ASSERT_TRUE(unit.attach(domain, edu, AttachMode::translated).ok());
     ASSERT_TRUE(unit.enable_translation().ok());
     EXPECT_FALSE(model->dma(edu.requester_id(), 0x1000'0000, true).ok);
@@ -520,7 +520,7 @@ TEST_F(VtdUnitTest, FaultOverflowIsReported) {
 TEST_F(VtdUnitTest, SeveralRecordsAreTakenOldestFirst) {
     make_model(VtdRegisterModel::qemu_capability | (uint64_t{3} << 40));  // NFR = 4
     ASSERT_TRUE(initialize().ok());
-    passthrough::Domain& domain = make_domain();
+    passthrough::IommuContext& domain = make_domain();
     ASSERT_TRUE(unit.attach(domain, edu, AttachMode::translated).ok());
     ASSERT_TRUE(unit.enable_translation().ok());
     for (uint64_t page = 1; page <= 3; ++page) EXPECT_FALSE(model->dma(edu.requester_id(), page << 20, false).ok);
@@ -540,7 +540,7 @@ TEST_F(VtdUnitTest, NonCoherentUnitWritesTableUpdatesBack) {
     ASSERT_TRUE(initialize().ok());
     EXPECT_FALSE(unit.coherent());
     EXPECT_TRUE(cache.covers(unit.root_table(), page_size));
-    passthrough::Domain& domain = make_domain();
+    passthrough::IommuContext& domain = make_domain();
     cache.ranges.clear();
     ASSERT_TRUE(unit.attach(domain, edu, AttachMode::translated).ok());
     const vtd::RootEntry root = vtd::load_root_entry(memory, vtd::root_entry_address(unit.root_table(), 0));
@@ -553,7 +553,7 @@ TEST_F(VtdUnitTest, CoherentUnitNeedsNoWriteBack) {
     make_model(VtdRegisterModel::qemu_capability, VtdRegisterModel::qemu_extended_capability | coherent_bit);
     ASSERT_TRUE(initialize().ok());
     EXPECT_TRUE(unit.coherent());
-    passthrough::Domain& domain = make_domain();
+    passthrough::IommuContext& domain = make_domain();
     ASSERT_TRUE(unit.attach(domain, edu, AttachMode::translated).ok());
     EXPECT_TRUE(cache.ranges.empty());
 }
@@ -591,7 +591,7 @@ TEST_F(VtdUnitTest, IncludePciAllLeavesOtherUnitsDevicesToThem) {
 
 TEST_F(VtdUnitTest, DevicesOutsideTheScopeAreRefused) {
     ASSERT_TRUE(initialize().ok());
-    passthrough::Domain& domain = make_domain();
+    passthrough::IommuContext& domain = make_domain();
     EXPECT_EQ(unit.attach(domain, pci::PciAddress{0, 3, 0, 0}, AttachMode::translated).error(),
               Error::invalid_argument);
 }

@@ -195,7 +195,7 @@ protected:
     ~MachineToPhysical() = default;
 };
 
-// Implemented by the caller over passthrough::Domain::iommu_map/iommu_unmap
+// Implemented by the caller over passthrough::IommuContext::iommu_map/iommu_unmap
 // of the domain's identity-mapped IOMMU tables.
 class IommuFollower {
 public:

@@ -129,9 +129,10 @@ MemoryMap guest_memory_map;
 void boot_pv_dom0(const Dom0Boot& boot) {
     const uint64_t build_started = clock().nanoseconds();
     passthrough::IommuSetup& iommu = *boot.iommu;
-    passthrough::Domain* hardware_domain = iommu.hardware_domain();
+    Domain& domain = *boot.domain;
+    passthrough::IommuContext* hardware_domain = domain.iommu();
     if (hardware_domain == nullptr) finish_fail("dom0 build: the hardware domain has no memory");
-    const passthrough::RangeSet& memory = iommu.hardware_domain_memory();
+    const passthrough::RangeSet& memory = domain.memory();
     auto& allocator = static_cast<PhysicalPageAllocator&>(*boot.allocator);
 
     // Machine frames up to the end of the highest RAM region.
@@ -177,6 +178,7 @@ void boot_pv_dom0(const Dom0Boot& boot) {
             io_complete = io_memory->remove({align_down(region.base, page_size), align_up(region.end(), page_size)}).ok() && io_complete;
     io_complete = io_memory->remove(iommu.excluded()).ok() && io_complete;
     if (!io_complete) logger.warning("the I/O memory dom0 may map is incomplete (too many ranges)");
+    domain.set_io_memory(io_memory);
 
     logger.debug("I/O memory: done at %llu us", static_cast<unsigned long long>((clock().nanoseconds() - build_started) / 1000));
     // 3. The start-of-day layout.
@@ -250,6 +252,7 @@ void boot_pv_dom0(const Dom0Boot& boot) {
     (void)guest_memory_map.add(0, state.layout.nr_pages * page_size, MemoryType::ram);
 
     PvDom0Start start;
+    start.domain = &domain;
     start.rip = state.rip;
     start.rsp = state.rsp;
     start.rsi = state.rsi;

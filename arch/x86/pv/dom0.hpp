@@ -11,6 +11,7 @@
 // the hypervisor never runs a dom0 it could not build safely.
 #pragma once
 
+#include <common/domain.hpp>
 #include <drivers/passthrough/iommu_setup.hpp>
 
 #include <sluice/memory_map.hpp>
@@ -29,6 +30,9 @@ struct Dom0Boot {
     StringView command_line;  // dom0's
     StringView hypervisor_command_line;
     const MemoryMap* memory_map = nullptr;
+    // The hardware domain: its memory and IOMMU context, filled by the
+    // IOMMU set-up; the builder adds its vCPU and I/O memory.
+    Domain* domain = nullptr;
     passthrough::IommuSetup* iommu = nullptr;
     PageAllocator* allocator = nullptr;
     // When the hardware domain's set-up began (the IOMMU set-up, which maps

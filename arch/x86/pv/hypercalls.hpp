@@ -24,6 +24,10 @@
 #include <sluice/string_view.hpp>
 #include <sluice/types.hpp>
 
+namespace sluice {
+class Domain;
+}  // namespace sluice
+
 namespace sluice::x86::pv {
 
 class PageTableOperations;
@@ -109,6 +113,9 @@ private:
 
 // Everything one domain's hypercalls act on.
 struct PvDomainContext {
+    // The domain every hypercall names (common/domain.hpp); its PV state
+    // is the rest of this structure.
+    ::sluice::Domain* domain = nullptr;
     Vcpu* vcpu = nullptr;
     PhysicalMemory* memory = nullptr;
     const GuestFramePolicy* frames = nullptr;

@@ -16,19 +16,19 @@
 #include "arch/x86/mm/page_types.hpp"
 #include "arch/x86/pv/hypercalls.hpp"
 
-#include <drivers/passthrough/domain.hpp>
+#include <drivers/passthrough/iommu_context.hpp>
 
 namespace sluice::x86::pv {
 
 // mm::IommuFollower over a PV domain's IOMMU tables: frame N at address N.
 class IdentityIommuFollower final : public mm::IommuFollower {
 public:
-    explicit IdentityIommuFollower(passthrough::Domain& domain) : domain_(&domain) {}
+    explicit IdentityIommuFollower(passthrough::IommuContext& domain) : domain_(&domain) {}
     [[nodiscard]] Status map_writable(uint64_t frame, paging::Batch& batch) override;
     [[nodiscard]] Status unmap(uint64_t frame, paging::Batch& batch) override;
 
 private:
-    passthrough::Domain* domain_;
+    passthrough::IommuContext* domain_;
 };
 
 class PvPageTableOperations final : public PageTableOperations {

@@ -746,12 +746,14 @@ void run_pv_dom0(const PvDom0Start& start) {
     dom0.tsc_at_boot = apic::read_time_stamp_counter();
 
     Vcpu& vcpu = dom0.vcpu;
-    vcpu.domain_id = start.domain_id;
+    if (start.domain == nullptr || !start.domain->add_vcpu(vcpu).ok()) finish_fail("dom0: no domain for its vCPU");
+    vcpu.domain_id = start.domain->id();
     vcpu.kernel_mode = true;
     vcpu.kernel_page_table = start.l4;
     vcpu.vcpu_info = start.shared_info;  // shared_info.vcpu_info[0]
 
     PvDomainContext& context = dom0.context;
+    context.domain = start.domain;
     context.vcpu = &vcpu;
     context.memory = &direct_map();
     context.frames = &dom0.frames;

@@ -10,6 +10,7 @@
 
 #include "arch/x86/pv/hypercalls.hpp"
 
+#include <common/domain.hpp>
 #include <drivers/passthrough/iommu_unit.hpp>
 #include <mm/paging/batch.hpp>
 #include <mm/range_set.hpp>
@@ -22,6 +23,8 @@ namespace sluice::x86::pv {
 
 struct PvDom0Start {
     uint16_t domain_id = 0;
+    // The domain object; run_pv_dom0 binds its vCPU to it.
+    Domain* domain = nullptr;
     // Start-of-day registers (Xen public ABI, xen.h "Start-of-day").
     uint64_t rip = 0;
     uint64_t rsp = 0;

@@ -16,6 +16,7 @@
 
 #include "arch/x86/interrupts.hpp"
 #include "arch/x86/pv/guest_memory.hpp"
+#include "common/vcpu.hpp"
 
 #include <public/arch_x86_64.hpp>
 #include <public/xen.hpp>
@@ -55,7 +56,8 @@ protected:
     ~ModeHooks() = default;
 };
 
-struct Vcpu {
+// A PV vCPU: the common part (its id and domain) and the PV state.
+struct Vcpu : ::sluice::Vcpu {
     static constexpr unsigned trap_count = 256;
 
     uint16_t domain_id = 0;

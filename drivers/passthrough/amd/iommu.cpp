@@ -2,7 +2,7 @@
 
 #include <drivers/passthrough/amd/commands.hpp>
 #include <drivers/passthrough/amd/event_log.hpp>
-#include <drivers/passthrough/domain.hpp>
+#include <drivers/passthrough/iommu_context.hpp>
 
 #include <sluice/format.hpp>
 #include <sluice/log.hpp>
@@ -319,13 +319,13 @@ DeviceTableSetting Iommu::setting_for(uint16_t device) const {
     return setting != nullptr ? setting->setting : DeviceTableSetting{};
 }
 
-uint16_t Iommu::domain_id_of(const passthrough::Domain& domain) const {
+uint16_t Iommu::domain_id_of(const passthrough::IommuContext& domain) const {
     for (size_t index = 0; index < domain_count_; ++index)
         if (domains_[index].domain == &domain) return domains_[index].id;
     return 0;
 }
 
-Result<uint16_t> Iommu::domain_id_for(const passthrough::Domain& domain) {
+Result<uint16_t> Iommu::domain_id_for(const passthrough::IommuContext& domain) {
     if (const uint16_t existing = domain_id_of(domain); existing != 0) return existing;
     if (domain_count_ == domain_capacity) {
         logger.error("%s: no DomainID left for domain %u (%zu domains use this unit)", name_, domain.id(),
@@ -337,7 +337,7 @@ Result<uint16_t> Iommu::domain_id_for(const passthrough::Domain& domain) {
     return id;
 }
 
-Status Iommu::attach(passthrough::Domain& domain, const pci::PciAddress& device, passthrough::AttachMode mode) {
+Status Iommu::attach(passthrough::IommuContext& domain, const pci::PciAddress& device, passthrough::AttachMode mode) {
     SLUICE_TRY(usable());
     if (!translates(device)) {
         logger.error("%s: %s is not behind this IOMMU (the IVRS does not name it for the unit)", name_,

@@ -126,7 +126,7 @@ public:
     // the domain's invalidation targets with; Error::capacity when the unit
     // has no DomainID left. When the IVRS names an alias for the device,
     // the alias's entry is written too (its requests carry that ID).
-    [[nodiscard]] Status attach(passthrough::Domain& domain, const pci::PciAddress& device,
+    [[nodiscard]] Status attach(passthrough::IommuContext& domain, const pci::PciAddress& device,
                                 passthrough::AttachMode mode) override;
     [[nodiscard]] Status enable_translation() override;
     [[nodiscard]] Status disable_translation() override;
@@ -164,7 +164,7 @@ public:
     [[nodiscard]] uint64_t control() const { return control_; }
     [[nodiscard]] uint64_t faults_lost() const { return faults_lost_; }
     // The DomainID this unit uses for domain, 0 when it has none yet.
-    [[nodiscard]] uint16_t domain_id_of(const passthrough::Domain& domain) const;
+    [[nodiscard]] uint16_t domain_id_of(const passthrough::IommuContext& domain) const;
 
 private:
     [[nodiscard]] bool commands_run() const {
@@ -190,10 +190,10 @@ private:
     [[nodiscard]] DeviceTableSetting setting_for(uint16_t device_id) const;
     // The domain's DomainID on this unit, given one on first use;
     // Error::capacity when domain_capacity domains have one.
-    [[nodiscard]] Result<uint16_t> domain_id_for(const passthrough::Domain& domain);
+    [[nodiscard]] Result<uint16_t> domain_id_for(const passthrough::IommuContext& domain);
 
     struct DomainSlot {
-        const passthrough::Domain* domain = nullptr;
+        const passthrough::IommuContext* domain = nullptr;
         uint16_t id = 0;
     };
 

@@ -219,7 +219,7 @@ Result<passthrough::AmdV1Format> page_table_format(bool superpages) {
     return passthrough::AmdV1Format(fitted.levels(), superpages ? 3 : 1, width);
 }
 
-Status configure_domain(const passthrough::IommuOptions& options, passthrough::DomainConfiguration& configuration) {
+Status configure_domain(const passthrough::IommuOptions& options, passthrough::IommuConfiguration& configuration) {
     const Result<passthrough::AmdV1Format> format = page_table_format(options.superpages);
     if (!format.ok()) {
         if (format.error() == Error::unsupported)

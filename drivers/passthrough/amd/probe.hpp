@@ -21,7 +21,7 @@
 
 #include <drivers/passthrough/amd/iommu.hpp>
 #include <drivers/passthrough/amd/ivrs.hpp>
-#include <drivers/passthrough/domain.hpp>
+#include <drivers/passthrough/iommu_context.hpp>
 #include <drivers/passthrough/iommu_options.hpp>
 #include <drivers/passthrough/iommu_unit.hpp>
 #include <drivers/passthrough/page_table_amd.hpp>
@@ -43,7 +43,7 @@ namespace sluice::amd {
 // tables in page_table_format(options.superpages). Error::not_found when no
 // probed unit works, Error::unsupported when one walks no host page tables.
 [[nodiscard]] Status configure_domain(const passthrough::IommuOptions& options,
-                                      passthrough::DomainConfiguration& configuration);
+                                      passthrough::IommuConfiguration& configuration);
 
 // Forgets the probed units (host tests probe several machines in turn); their
 // table pages are not freed and the hardware is not touched.

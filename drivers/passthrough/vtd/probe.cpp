@@ -165,7 +165,7 @@ Status probe(const passthrough::Platform& platform, passthrough::UnitRegistry& u
     return success();
 }
 
-Status configure_domain(const passthrough::IommuOptions& options, passthrough::DomainConfiguration& configuration) {
+Status configure_domain(const passthrough::IommuOptions& options, passthrough::IommuConfiguration& configuration) {
     // The intersection of what every working unit offers, as one capability
     // value VtdSecondLevelFormat::from_capability can read.
     unsigned widths = 0x1f;

@@ -4,7 +4,7 @@
 // into the vendor-neutral reserved-region list.
 #pragma once
 
-#include <drivers/passthrough/domain.hpp>
+#include <drivers/passthrough/iommu_context.hpp>
 #include <drivers/passthrough/iommu_options.hpp>
 #include <drivers/passthrough/iommu_unit.hpp>
 #include <drivers/passthrough/reserved_region.hpp>
@@ -33,7 +33,7 @@ namespace sluice::vtd {
 // leaves when iommu=snoop and every unit has ECAP.SC. Error::not_found when
 // no unit works, Error::unsupported when the units share no table depth.
 [[nodiscard]] Status configure_domain(const passthrough::IommuOptions& options,
-                                      passthrough::DomainConfiguration& configuration);
+                                      passthrough::IommuConfiguration& configuration);
 
 // The units the last probe set up, and the DMAR description it read.
 [[nodiscard]] Span<Unit> probed_units();

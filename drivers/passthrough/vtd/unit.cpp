@@ -1,4 +1,4 @@
-#include <drivers/passthrough/domain.hpp>
+#include <drivers/passthrough/iommu_context.hpp>
 #include <drivers/passthrough/vtd/unit.hpp>
 
 #include <sluice/format.hpp>
@@ -387,13 +387,13 @@ bool Unit::translates(const pci::PciAddress& device) const {
     return true;
 }
 
-uint16_t Unit::domain_id_of(const passthrough::Domain& domain) const {
+uint16_t Unit::domain_id_of(const passthrough::IommuContext& domain) const {
     for (size_t index = 0; index < domain_count_; ++index)
         if (domains_[index].domain == &domain) return domains_[index].id;
     return 0;
 }
 
-Result<uint16_t> Unit::domain_id_for(const passthrough::Domain& domain) {
+Result<uint16_t> Unit::domain_id_for(const passthrough::IommuContext& domain) {
     if (const uint16_t existing = domain_id_of(domain); existing != 0) return existing;
     const uint16_t id = static_cast<uint16_t>(domain_count_ + 1);
     if (domain_count_ == max_domains || id >= capability_.domain_count()) {
@@ -419,7 +419,7 @@ Result<PhysicalAddress> Unit::context_table_for(uint8_t bus) {
     return table;
 }
 
-Status Unit::attach(passthrough::Domain& domain, const pci::PciAddress& device, passthrough::AttachMode mode) {
+Status Unit::attach(passthrough::IommuContext& domain, const pci::PciAddress& device, passthrough::AttachMode mode) {
     if (failed_ || !initialized_) return Error::hardware_failure;
     if (!translates(device)) {
         logger.error("%s: %s is not in this unit's scope", name_, pci::describe(device).c_str());

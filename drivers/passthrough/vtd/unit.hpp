@@ -104,7 +104,7 @@ public:
     [[nodiscard]] PhysicalAddress register_base() const override { return definition_.register_base; }
     [[nodiscard]] uint64_t register_size() const override { return definition_.register_size; }
     [[nodiscard]] bool translates(const pci::PciAddress& device) const override;
-    [[nodiscard]] Status attach(passthrough::Domain& domain, const pci::PciAddress& device,
+    [[nodiscard]] Status attach(passthrough::IommuContext& domain, const pci::PciAddress& device,
                                 passthrough::AttachMode mode) override;
     [[nodiscard]] Status enable_translation() override;
     [[nodiscard]] Status disable_translation() override;
@@ -130,7 +130,7 @@ public:
     [[nodiscard]] bool translation_enabled() const;
     [[nodiscard]] PhysicalAddress root_table() const { return root_table_; }
     // The identifier domain has on this unit, 0 when it has none.
-    [[nodiscard]] uint16_t domain_id_of(const passthrough::Domain& domain) const;
+    [[nodiscard]] uint16_t domain_id_of(const passthrough::IommuContext& domain) const;
     // Context-cache invalidations (6.5.2.1 / 11.4.6.1) issued so far, and
     // IOTLB invalidations (6.5.2.3 / 11.4.6.3); for tests and statistics.
     [[nodiscard]] uint64_t context_invalidations() const { return context_invalidations_; }
@@ -138,7 +138,7 @@ public:
 
 private:
     struct DomainSlot {
-        const passthrough::Domain* domain = nullptr;
+        const passthrough::IommuContext* domain = nullptr;
         uint16_t id = 0;
     };
 
@@ -168,7 +168,7 @@ private:
     // SRTP, before enabling translation: 11.4.4.1 SRTP).
     [[nodiscard]] Status invalidate_everything();
 
-    [[nodiscard]] Result<uint16_t> domain_id_for(const passthrough::Domain& domain);
+    [[nodiscard]] Result<uint16_t> domain_id_for(const passthrough::IommuContext& domain);
     [[nodiscard]] Result<PhysicalAddress> context_table_for(uint8_t bus);
     void log_fault(const FaultRecord& record) const;
 
