@@ -373,6 +373,24 @@ void IommuSetup::enable_units() {
     }
 }
 
+void IommuSetup::enable_interrupt_remapping(const IommuOptions& options, bool x2apic) {
+    if (!options.interrupt_remapping) {
+        logger.warning("interrupt remapping off (iommu=no-intremap): devices are not restricted in the interrupts "
+                       "they raise");
+        return;
+    }
+    size_t working = 0;
+    for (IommuUnit* unit : units_.units()) {
+        if (unit->failed()) continue;
+        ++working;
+        // Each refusal names the unit and why; its devices stay unrestricted.
+        if (unit->enable_interrupt_remapping(x2apic).ok()) ++interrupt_remapping_units_;
+    }
+    if (working != 0 && interrupt_remapping_units_ < working)
+        logger.warning("interrupt remapping on %zu of %zu units: devices behind the others may raise any interrupt",
+                       interrupt_remapping_units_, working);
+}
+
 Status IommuSetup::continue_without_protection(const Platform& platform, const SetupInputs& inputs) {
     // The hardware domain exists all the same, with its memory; its devices
     // reach all memory.
@@ -475,6 +493,7 @@ Status IommuSetup::run(const Platform& given, const SetupInputs& inputs) {
     bool failed_before[UnitRegistry::capacity] = {};
     for (size_t index = 0; index < units_.units().size(); ++index) failed_before[index] = units_.units()[index]->failed();
     enable_units();
+    enable_interrupt_remapping(options, inputs.x2apic);
 
     size_t working = 0;
     for (size_t index = 0; index < units_.units().size(); ++index) {

@@ -58,6 +58,9 @@ struct SetupInputs {
     // Bytes of RAM free for domains (dom0_mem= is computed from it).
     uint64_t available_bytes = 0;
     HardwareDomainOptions hardware_domain{};
+    // The local APICs run in x2APIC mode: remapped interrupts then name
+    // 32-bit x2APIC IDs (VT-d extended interrupt mode).
+    bool x2apic = false;
 };
 
 // The pages the IOMMU structures come from (root, context and device tables,
@@ -160,6 +163,8 @@ public:
     [[nodiscard]] uint64_t setup_invalidations() const { return setup_invalidations_; }
     // The attach mode devices got (passthrough only with dom0-iommu=passthrough).
     [[nodiscard]] bool passthrough_active() const { return passthrough_; }
+    // Units whose interrupt remapping is on (iommu=intremap, the default).
+    [[nodiscard]] size_t interrupt_remapping_units() const { return interrupt_remapping_units_; }
 
 private:
     [[nodiscard]] Status refuse_if_required(const IommuOptions& options, const char* why);
@@ -172,6 +177,7 @@ private:
     [[nodiscard]] Status map_everything(const Platform& platform);
     void attach_devices(const Platform& platform);
     void enable_units();
+    void enable_interrupt_remapping(const IommuOptions& options, bool x2apic);
 
     ProtectionState state_ = ProtectionState::not_set_up;
     const IommuVendor* vendor_ = nullptr;
@@ -206,6 +212,7 @@ private:
     size_t protected_devices_ = 0;
     size_t unprotected_devices_ = 0;
     uint64_t setup_invalidations_ = 0;
+    size_t interrupt_remapping_units_ = 0;
 };
 
 // Allocates bytes (rounded down to pages) for a domain from allocator, in

@@ -11,6 +11,7 @@
 // scopes.
 #pragma once
 
+#include <drivers/passthrough/interrupt_remapping.hpp>
 #include <drivers/pci/address.hpp>
 #include <mm/paging/batch.hpp>
 
@@ -127,6 +128,12 @@ public:
     [[nodiscard]] virtual bool failed() const { return false; }
     // Whether attach(..., AttachMode::passthrough) can work (VT-d ECAP.PT).
     [[nodiscard]] virtual bool supports_passthrough() const { return true; }
+    // The unit's interrupt remapping, when the driver implements it
+    // (drivers/passthrough/interrupt_remapping.hpp); nullptr otherwise.
+    [[nodiscard]] virtual InterruptRemapper* interrupt_remapper() { return nullptr; }
+    // Turns interrupt remapping on (x2apic: destinations are x2APIC IDs).
+    // Error::unsupported when the unit or its driver cannot.
+    [[nodiscard]] virtual Status enable_interrupt_remapping(bool /*x2apic*/) { return Error::unsupported; }
 
 protected:
     ~IommuUnit() = default;

@@ -107,7 +107,10 @@ void check(PvMachine& machine) {
             const bool owned = target_record != nullptr && target_record->owner == PvMachine::domain_id;
             if (level == 1) {
                 require(owned || target == PvMachine::io_frame);
-                if ((entry & 2) != 0) require(owned && target_record->type == FrameType::writable);
+                // A writable map needs a writable-typed frame of the domain's,
+                // or I/O memory the domain may map (never typed).
+                if ((entry & 2) != 0)
+                    require(target == PvMachine::io_frame || (owned && target_record->type == FrameType::writable));
             } else {
                 require(owned && target_record->type_count != 0);
                 require(target == frame || x86::mm::is_page_table(target_record->type));

@@ -51,7 +51,8 @@ public:
     static constexpr uint64_t version = 0x00, capability = 0x08, extended_capability = 0x10, global_command = 0x18,
                               global_status = 0x1c, root_table_address = 0x20, context_command = 0x28,
                               fault_status = 0x34, fault_event_control = 0x38, queue_head = 0x80, queue_tail = 0x88,
-                              queue_address = 0x90, completion_status = 0x9c, queue_error_record = 0xb0;
+                              queue_address = 0x90, completion_status = 0x9c, queue_error_record = 0xb0,
+                              interrupt_table_address = 0xb8;
 
     static constexpr uint32_t te = 1u << 31, srtp = 1u << 30, wbf = 1u << 27, qie = 1u << 26, ire = 1u << 25,
                               sirtp = 1u << 24, cfi = 1u << 23;
@@ -66,6 +67,8 @@ public:
         iotlb_page,
         wait,
         write_buffer_flush,
+        interrupt_entry_global,
+        interrupt_entry_index,
     };
     struct Event {
         Operation operation;
@@ -75,6 +78,17 @@ public:
         uint64_t address = 0;
         unsigned address_mask = 0;
         bool hint = false;
+    };
+
+    // What an interrupt request (a DMA write to 0xfeexxxxx) became (VT-d
+    // 5.1.4): delivered as vector to destination, or blocked with a fault
+    // reason (also recorded as a fault, as the hardware does).
+    struct InterruptResult {
+        bool delivered = false;
+        uint8_t vector = 0;
+        uint32_t destination = 0;
+        uint8_t reason = 0;
+        bool cached = false;  // the entry came from the interrupt entry cache
     };
 
     struct DmaResult {
@@ -134,6 +148,66 @@ public:
     // (the spec forbids mixing the two, 6.5.2).
     [[nodiscard]] size_t mixed_invalidations() const { return mixed_; }
     [[nodiscard]] size_t translation_disables() const { return translation_disables_; }
+
+    // --- The interrupt path (VT-d 5.1.2-5.1.4, 9.10) ---
+    // A write of data to address (0xFEEx_xxxx) from source_id.
+    InterruptResult interrupt(uint16_t source_id, uint64_t address, uint32_t data) {
+        InterruptResult result;
+        if ((status_ & ire) == 0) {
+            // Remapping off: the request is delivered as it is (compatibility).
+            result.delivered = true;
+            result.vector = static_cast<uint8_t>(data & 0xff);
+            result.destination = static_cast<uint32_t>((address >> 12) & 0xff);
+            return result;
+        }
+        const bool remappable = ((address >> 4) & 1) != 0;
+        if (!remappable) {
+            if ((status_ & cfi) != 0) {
+                result.delivered = true;
+                result.vector = static_cast<uint8_t>(data & 0xff);
+                result.destination = static_cast<uint32_t>((address >> 12) & 0xff);
+                return result;
+            }
+            return interrupt_fault(result, source_id, 0, 0x25);
+        }
+        // Handle: address bits 19:5 and bit 2 (handle[15]); SHV (bit 3) adds
+        // the data's low 16 bits as a subhandle.
+        uint32_t index = static_cast<uint32_t>(((address >> 5) & 0x7fff) | ((address >> 2) & 1) << 15);
+        if (((address >> 3) & 1) != 0) index += data & 0xffff;
+        const uint64_t entries = uint64_t{2} << (active_interrupt_table_ & 0xf);
+        if (index >= entries) return interrupt_fault(result, source_id, index, 0x21);
+        uint64_t low = 0, high = 0;
+        const auto cached = interrupt_cache_.find(index);
+        if (cached != interrupt_cache_.end()) {
+            low = cached->second.first;
+            high = cached->second.second;
+            result.cached = true;
+        } else {
+            const uint64_t slot = (active_interrupt_table_ & ~uint64_t{0xfff}) + uint64_t{index} * 16;
+            low = memory_.read64(slot);
+            high = memory_.read64(slot + 8);
+            // The entry cache keeps entries, present or not, until software
+            // invalidates them (6.5.2.8).
+            interrupt_cache_[index] = {low, high};
+        }
+        if ((low & 1) == 0) return interrupt_fault(result, source_id, index, 0x22);
+        // SVT 01b: the requester must match SID under the SQ mask (SQ 00b
+        // compares all 16 bits; 01b-11b ignore function bits).
+        const unsigned validation = static_cast<unsigned>((high >> 18) & 3);
+        if (validation == 1) {
+            const unsigned qualifier = static_cast<unsigned>((high >> 16) & 3);
+            const uint16_t ignored = qualifier == 0 ? 0 : qualifier == 1 ? 0x4 : qualifier == 2 ? 0x6 : 0x7;
+            const uint16_t expected = static_cast<uint16_t>(high & 0xffff);
+            if ((expected & ~ignored) != (source_id & ~ignored)) return interrupt_fault(result, source_id, index, 0x26);
+        }
+        result.delivered = true;
+        result.vector = static_cast<uint8_t>((low >> 16) & 0xff);
+        const uint32_t destination = static_cast<uint32_t>(low >> 32);
+        result.destination = (active_interrupt_table_ & (1u << 11)) != 0 ? destination : (destination >> 8) & 0xff;
+        return result;
+    }
+    [[nodiscard]] uint64_t active_interrupt_table() const { return active_interrupt_table_; }
+    [[nodiscard]] size_t cached_interrupt_entries() const { return interrupt_cache_.size(); }
 
     // --- The DMA path ---
     // One request from source_id at address. Untranslated when TE is off.
@@ -229,6 +303,7 @@ public:
         case queue_head: return head_;
         case queue_tail: return tail_;
         case queue_address: return queue_address_;
+        case interrupt_table_address: return interrupt_table_address_;
         case queue_error_record: return 0;
         }
         if (offset == iotlb_register()) return iotlb_command_;
@@ -260,6 +335,7 @@ public:
         case context_command: handle_context_command(value); return;
         case queue_tail: handle_tail(value); return;
         case queue_address: queue_address_ = value; return;
+        case interrupt_table_address: interrupt_table_address_ = value; return;
         }
         if (offset == iotlb_register() - 8) {
             invalidate_address_ = value;
@@ -335,7 +411,11 @@ private:
         }
         if ((changed & ire) != 0) status_ ^= ire;
         if ((changed & cfi) != 0) status_ ^= cfi;
-        if ((value & sirtp) != 0) status_ |= sirtp;
+        if ((value & sirtp) != 0) {
+            // 11.4.4.1 SIRTP: the table address is latched now.
+            active_interrupt_table_ = interrupt_table_address_;
+            status_ |= sirtp;
+        }
     }
 
     void handle_context_command(uint64_t value) {
@@ -419,6 +499,28 @@ private:
                                  high & 0x3f, ((high >> 6) & 1) != 0, true);
                 break;
             }
+            case 4: {
+                // 6.5.2.8: G (4) 0 = global, 1 = IIDX (47:32) with 2^IM
+                // (31:27) entries.
+                const bool index_selective = ((low >> 4) & 1) != 0;
+                Event event{index_selective ? Operation::interrupt_entry_index : Operation::interrupt_entry_global, true};
+                if (!index_selective) {
+                    interrupt_cache_.clear();
+                } else {
+                    const unsigned mask = static_cast<unsigned>((low >> 27) & 0x1f);
+                    const uint32_t index = static_cast<uint32_t>((low >> 32) & 0xffff);
+                    event.address = index;
+                    event.address_mask = mask;
+                    if ((index & ((1u << mask) - 1)) != 0) {
+                        fault_status_ |= iqe;  // IIDX not aligned to the mask
+                        return;
+                    }
+                    for (auto entry = interrupt_cache_.begin(); entry != interrupt_cache_.end();)
+                        entry = (entry->first >> mask) == (index >> mask) ? interrupt_cache_.erase(entry) : ++entry;
+                }
+                events_.push_back(event);
+                break;
+            }
             case 5: {
                 events_.push_back(Event{Operation::wait, true});
                 if (((low >> 5) & 1) != 0) {
@@ -436,6 +538,14 @@ private:
             }
             head_ = (head_ + 16) % queue_size;
         }
+    }
+
+    InterruptResult& interrupt_fault(InterruptResult& result, uint16_t source_id, uint32_t index, uint8_t reason) {
+        result.reason = reason;
+        // 7.2.1: interrupt-remapping faults record the index in FI 63:48 and
+        // count as write requests.
+        record_fault(source_id, uint64_t{index} << 48, true, reason);
+        return result;
     }
 
     void record_fault(uint16_t source_id, uint64_t page, bool write, uint8_t reason) {
@@ -502,6 +612,9 @@ private:
     uint64_t queue_address_ = 0;
     uint32_t fault_status_ = 0;
     uint32_t fault_event_control_ = 0;
+    uint64_t interrupt_table_address_ = 0;
+    uint64_t active_interrupt_table_ = 0;
+    std::map<uint32_t, std::pair<uint64_t, uint64_t>> interrupt_cache_;
     bool overflow_ = false;
     std::vector<Record> records_;
     size_t fault_index_ = 0;

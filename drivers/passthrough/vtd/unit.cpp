@@ -532,6 +532,125 @@ Status Unit::disable_translation() {
     return success();
 }
 
+// --- Interrupt remapping (5.1, 9.10) ---------------------------------------------------------
+
+Status Unit::enable_interrupt_remapping(bool x2apic) {
+    if (failed_ || !initialized_) return Error::hardware_failure;
+    if (!extended_.interrupt_remapping()) {
+        logger.warning("%s: no interrupt remapping (ECAP.IR = 0): its devices may raise any interrupt", name_);
+        return Error::unsupported;
+    }
+    if (queue_ == 0) {
+        logger.warning("%s: interrupt remapping needs queued invalidation, which is off: its devices may raise any "
+                       "interrupt",
+                       name_);
+        return Error::unsupported;
+    }
+    if (x2apic && !extended_.extended_interrupt_mode()) {
+        logger.warning("%s: x2APIC destinations need ECAP.EIM: its devices may raise any interrupt", name_);
+        return Error::unsupported;
+    }
+    if (interrupt_table_ != 0) return success();
+    const Result<PhysicalAddress> table = allocator_->allocate_page();
+    if (!table.ok()) {
+        logger.error("%s: no memory for the interrupt remapping table: its devices may raise any interrupt", name_);
+        return table.error();
+    }
+    // Every entry not present: until an entry is written, each remappable
+    // request faults (reason 22h) and nothing is delivered.
+    memory_->zero_page(table.value());
+    write_back(table.value(), page_size);
+    registers_.write(Register64::interrupt_remapping_table_address,
+                     interrupt_remapping_table_address_value(table.value(), interrupt_entries_order, x2apic));
+    const Status latched = global_command(GlobalCommand::set_interrupt_remapping_table_pointer, true,
+                                          GlobalStatus::interrupt_remapping_table_pointer,
+                                          "setting the interrupt remapping table pointer");
+    if (!latched.ok()) {
+        allocator_->free_page(table.value());
+        return latched;
+    }
+    // 6.5.2.8: whatever the entry cache held for an earlier table goes
+    // before the new table is used.
+    interrupt_table_ = table.value();
+    x2apic_destinations_ = x2apic;
+    Status invalidated = queue_descriptor(interrupt_entry_cache_invalidation());
+    if (invalidated.ok()) invalidated = queue_wait();
+    if (!invalidated.ok()) {
+        interrupt_table_ = 0;
+        return invalidated;
+    }
+    ++interrupt_entry_invalidations_;
+    // Compatibility-format interrupts bypass the table: keep them blocked
+    // (CFI clear), whatever a previous owner chose.
+    if (has(registers_.read(Register32::global_status), GlobalStatus::compatibility_format_interrupt))
+        SLUICE_TRY(global_command(GlobalCommand::compatibility_format_interrupt, false,
+                                  GlobalStatus::compatibility_format_interrupt,
+                                  "blocking compatibility-format interrupts"));
+    const Status enabled = global_command(GlobalCommand::interrupt_remapping_enable, true,
+                                          GlobalStatus::interrupt_remapping_enable,
+                                          "enabling interrupt remapping");
+    if (!enabled.ok()) {
+        interrupt_table_ = 0;
+        return enabled;
+    }
+    logger.info("%s: interrupt remapping enabled (%zu entries, %s destinations, compatibility format blocked)", name_,
+                interrupt_entries, x2apic ? "x2APIC" : "xAPIC");
+    return success();
+}
+
+Result<uint32_t> Unit::write_new_entry(uint16_t requester_id, const passthrough::InterruptTarget& target) {
+    if (interrupt_table_ == 0) return Error::unsupported;
+    if (failed_) return Error::hardware_failure;
+    for (uint32_t index = 0; index < interrupt_entries; ++index) {
+        uint64_t& word = interrupt_in_use_[index / 64];
+        const uint64_t mask = uint64_t{1} << (index % 64);
+        if ((word & mask) != 0) continue;
+        word |= mask;
+        const InterruptRemappingTableEntry entry =
+            InterruptRemappingTableEntry::remapped(target.vector, target.destination, requester_id, x2apic_destinations_);
+        const PhysicalAddress slot = interrupt_table_ + PhysicalAddress{index} * sizeof(InterruptRemappingTableEntry);
+        // The hardware reads the entry as one 128-bit unit but only once it
+        // is invalidated; the high half (source validation) goes first so a
+        // present low half never pairs with a stale requester.
+        memory_->write64(slot + 8, entry.high);
+        memory_->write64(slot, entry.low);
+        write_back(slot, sizeof entry);
+        return index;
+    }
+    logger.error("%s: interrupt remapping table full (%zu entries)", name_, interrupt_entries);
+    return Error::capacity;
+}
+
+Status Unit::clear_entry(uint32_t index) {
+    if (interrupt_table_ == 0) return Error::unsupported;
+    if (index >= interrupt_entries || (interrupt_in_use_[index / 64] & (uint64_t{1} << (index % 64))) == 0) {
+        logger.error("%s: interrupt entry %u is not in use", name_, index);
+        return Error::not_found;
+    }
+    const PhysicalAddress slot = interrupt_table_ + PhysicalAddress{index} * sizeof(InterruptRemappingTableEntry);
+    memory_->write64(slot, 0);  // P clear first: the entry stops delivering
+    memory_->write64(slot + 8, 0);
+    write_back(slot, sizeof(InterruptRemappingTableEntry));
+    interrupt_in_use_[index / 64] &= ~(uint64_t{1} << (index % 64));
+    return success();
+}
+
+Status Unit::invalidate_entries(uint32_t first, uint32_t last) {
+    if (interrupt_table_ == 0) return Error::unsupported;
+    if (first > last || last >= interrupt_entries) return Error::invalid_argument;
+    // One index-selective invalidation over the aligned block holding both
+    // ends (6.5.2.8 IM), or a global one when that block is the whole table.
+    const unsigned mask = interrupt_index_mask(first, last);
+    const InvalidationDescriptor descriptor =
+        mask >= interrupt_entries_order
+            ? interrupt_entry_cache_invalidation()
+            : interrupt_entry_cache_invalidation(true, static_cast<uint16_t>(first & ~((1u << mask) - 1)), mask);
+    SLUICE_TRY(queue_descriptor(descriptor));
+    SLUICE_TRY(queue_wait());
+    ++interrupt_entry_invalidations_;
+    return success();
+}
+
 // --- Faults (7.2.1 Primary Fault Logging) ------------------------------------------------------
 
 void Unit::log_fault(const FaultRecord& record) const {

@@ -13,7 +13,9 @@
 
 #include <drivers/passthrough/iommu_unit.hpp>
 #include <drivers/passthrough/register_file.hpp>
+#include <drivers/passthrough/interrupt_remapping.hpp>
 #include <drivers/passthrough/vtd/entries.hpp>
+#include <drivers/passthrough/vtd/interrupt_remapping.hpp>
 #include <drivers/passthrough/vtd/invalidation.hpp>
 #include <drivers/passthrough/vtd/registers.hpp>
 #include <drivers/pci/address.hpp>
@@ -73,7 +75,7 @@ struct UnitServices {
     passthrough::CacheMaintenance* cache = nullptr;  // needed when ECAP.C = 0
 };
 
-class Unit final : public passthrough::IommuUnit {
+class Unit final : public passthrough::IommuUnit, public passthrough::InterruptRemapper {
 public:
     // Domains one unit tells apart at a time; identifiers are handed out from
     // 1 in attach order, so the hardware domain (attached first) gets 1 on
@@ -83,6 +85,9 @@ public:
     static constexpr size_t max_domains = 16;
     // Descriptors in the invalidation queue: one 4 KiB page (IQA.QS = 0).
     static constexpr size_t queue_entries = page_size / invalidation_descriptor_size;
+    // Interrupt remapping table entries: one 4 KiB page (IRTA.S = 7).
+    static constexpr unsigned interrupt_entries_order = 8;
+    static constexpr size_t interrupt_entries = size_t{1} << interrupt_entries_order;
 
     constexpr Unit() = default;
 
@@ -113,6 +118,22 @@ public:
     [[nodiscard]] bool coherent() const override { return extended_.page_walk_coherency(); }
     [[nodiscard]] bool failed() const override { return failed_; }
     [[nodiscard]] bool supports_passthrough() const override { return extended_.pass_through(); }
+    [[nodiscard]] passthrough::InterruptRemapper* interrupt_remapper() override { return this; }
+    // 5.1 and 6.5.2.8: the table (IRTA), SIRTP, a global interrupt entry
+    // cache invalidation, then IRE, with compatibility-format interrupts
+    // left blocked (CFI clear). Needs ECAP.IR and queued invalidation (the
+    // entry cache is invalidated only through the queue).
+    [[nodiscard]] Status enable_interrupt_remapping(bool x2apic) override;
+
+    // --- passthrough::InterruptRemapper ---
+    [[nodiscard]] bool remaps_interrupts() const override { return interrupt_table_ != 0; }
+    [[nodiscard]] Result<uint32_t> write_new_entry(uint16_t requester_id,
+                                                   const passthrough::InterruptTarget& target) override;
+    [[nodiscard]] Status clear_entry(uint32_t index) override;
+    [[nodiscard]] passthrough::MsiMessage message_for(uint32_t index) const override {
+        return remappable_message(index);
+    }
+    [[nodiscard]] Status invalidate_entries(uint32_t first, uint32_t last) override;
 
     // --- paging::InvalidationUnit ---
     [[nodiscard]] paging::InvalidationCapabilities invalidation_capabilities() const override;
@@ -135,6 +156,8 @@ public:
     // IOTLB invalidations (6.5.2.3 / 11.4.6.3); for tests and statistics.
     [[nodiscard]] uint64_t context_invalidations() const { return context_invalidations_; }
     [[nodiscard]] uint64_t iotlb_invalidations() const { return iotlb_invalidations_; }
+    [[nodiscard]] uint64_t interrupt_entry_invalidations() const { return interrupt_entry_invalidations_; }
+    [[nodiscard]] PhysicalAddress interrupt_table() const { return interrupt_table_; }
 
 private:
     struct DomainSlot {
@@ -201,6 +224,13 @@ private:
 
     uint64_t context_invalidations_ = 0;
     uint64_t iotlb_invalidations_ = 0;
+
+    // Interrupt remapping: the table (0 while remapping is off), whether its
+    // destinations are x2APIC IDs, and which entries are in use.
+    PhysicalAddress interrupt_table_ = 0;
+    bool x2apic_destinations_ = false;
+    uint64_t interrupt_in_use_[interrupt_entries / 64] = {};
+    uint64_t interrupt_entry_invalidations_ = 0;
 };
 
 }  // namespace sluice::vtd
