@@ -6,8 +6,10 @@
 // boot information is copied before the page allocator may hand out the
 // memory around it.
 #include "arch/x86/apic/apic.hpp"
+#include "arch/x86/apic/vectors.hpp"
 #include "arch/x86/cache.hpp"
 #include "arch/x86/clock.hpp"
+#include "arch/x86/cpu.hpp"
 #include "arch/x86/console.hpp"
 #include "arch/x86/descriptors.hpp"
 #include "arch/x86/interrupts.hpp"
@@ -89,6 +91,29 @@ ClflushCache cache_maintenance;
 
 // dom0's command line (start_info.cmd_line holds at most 1024 bytes).
 char dom0_command_line[1024];
+
+// The DMA self-test's interrupts: vectors from the allocator, each with a
+// handler that does nothing (the handler table counts arrivals).
+class ApicInterruptSink final : public passthrough::InterruptSink {
+public:
+    Result<uint8_t> take_vector() override {
+        const uint8_t vector = SLUICE_TRY(x86::apic::vector_allocator().allocate());
+        const Status registered = x86::apic::interrupt_handlers().register_handler(vector, [](void*) {}, nullptr);
+        if (!registered.ok()) {
+            (void)x86::apic::vector_allocator().release(vector);
+            return registered.error();
+        }
+        return vector;
+    }
+    void release_vector(uint8_t vector) override {
+        (void)x86::apic::interrupt_handlers().unregister_handler(vector);
+        (void)x86::apic::vector_allocator().release(vector);
+    }
+    uint64_t arrivals(uint8_t vector) const override { return x86::apic::interrupt_handlers().count(vector); }
+    uint32_t destination() const override { return x86::apic::local_apic_id(); }
+    void take_pending_interrupts() override { x86::take_pending_interrupts(); }
+};
+ApicInterruptSink selftest_interrupts;
 
 // The hardware domain (dom0), and the IOMMU units with its tables.
 Domain hardware_domain;
@@ -260,6 +285,7 @@ extern "C" [[noreturn]] void sluice_main(uint32_t boot_magic, uint32_t boot_info
     inputs.domain.p2m = hardware_domain.p2m();
     inputs.domain.id = hardware_domain.id();
     inputs.hypervisor_memory = &hypervisor_memory;
+    inputs.x2apic = x86::apic::x2apic_enabled();
     inputs.available_bytes = page_allocator.statistics().free_pages * page_size;
     inputs.hardware_domain = passthrough::hardware_domain_options();
     const uint64_t setup_started = x86::clock().nanoseconds();
@@ -269,7 +295,8 @@ extern "C" [[noreturn]] void sluice_main(uint32_t boot_magic, uint32_t boot_info
 
     if (passthrough::dma_selftest_requested()) {
         const passthrough::SelftestResult result =
-            passthrough::run_dma_selftest(platform, iommu_setup, x86::virtual_to_physical(dma_selftest_target));
+            passthrough::run_dma_selftest(platform, iommu_setup, x86::virtual_to_physical(dma_selftest_target),
+                                          &selftest_interrupts);
         if (result.failed != 0)
             x86::finish_fail("dma-selftest: %u of %u checks failed", result.failed, result.passed + result.failed);
     }

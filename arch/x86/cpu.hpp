@@ -92,6 +92,9 @@ inline void enable_interrupts() { asm volatile("sti" ::: "memory"); }
 // STI's one-instruction shadow makes "sti; hlt" wait for an interrupt
 // without a window in which one could arrive before the HLT.
 inline void wait_for_interrupt() { asm volatile("sti; hlt; cli" ::: "memory"); }
+// Opens a window of one instruction after STI's shadow, so interrupts
+// already pending are taken, then closes it again.
+inline void take_pending_interrupts() { asm volatile("sti; nop; cli" ::: "memory"); }
 inline void swap_gs_bases() { asm volatile("swapgs" ::: "memory"); }
 inline void invalidate_page(uint64_t address) { asm volatile("invlpg (%0)" : : "r"(address) : "memory"); }
 

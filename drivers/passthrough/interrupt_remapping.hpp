@@ -28,6 +28,16 @@ struct MsiMessage {
     uint32_t data = 0;
 };
 
+// What the unit's hardware (or emulation) really enforces once remapping is
+// on. Real VT-d and AMD-Vi units enforce all of it; an emulation may not, and
+// the driver says so (with the measurement) rather than a test pretending.
+struct InterruptEnforcement {
+    bool compatibility_format_blocked = true;  // VT-d CFI clear stops them
+    bool requester_validated = true;           // device writes carry their requester ID
+    bool faults_recorded = true;               // refused requests land in the fault log
+    const char* why_not = nullptr;             // the platform and what was measured
+};
+
 // Implemented by each vendor's unit.
 class InterruptRemapper {
 public:
@@ -46,6 +56,7 @@ public:
     // Invalidates whatever the unit caches of entries first..last (one
     // invalidation: a covering aligned block, or all) and waits for it.
     [[nodiscard]] virtual Status invalidate_entries(uint32_t first, uint32_t last) = 0;
+    [[nodiscard]] virtual InterruptEnforcement enforcement() const { return {}; }
 
 protected:
     ~InterruptRemapper() = default;

@@ -82,6 +82,11 @@ public:
     // (the device writes memory), and waits for it to finish.
     [[nodiscard]] Status copy_to_memory(uint32_t offset, uint64_t dma_address, uint32_t length);
 
+    // Sets bits in the interrupt status register (edu.rst 0x60): with MSI
+    // enabled the device sends its message once per raise.
+    void raise_interrupt(uint32_t bits) const { write(Register32::interrupt_raise, bits); }
+    void acknowledge_interrupt(uint32_t bits) const { write(Register32::interrupt_acknowledge, bits); }
+
     [[nodiscard]] const PciAddress& address() const { return address_; }
     [[nodiscard]] PhysicalAddress registers_base() const { return base_; }
 

@@ -129,6 +129,15 @@ Status probe(const passthrough::Platform& platform, passthrough::UnitRegistry& u
                 description.rejected() != 0 ? " (some structures ignored, see above)" : "");
 
     UnitSettings settings;
+    // QEMU's DMAR carries OEM ID "BOCHS " (measured on QEMU 7.2).
+    for (const acpi::TableDescription& table : platform.tables.find_all(dmar_signature)) {
+        const char bochs[6] = {'B', 'O', 'C', 'H', 'S', ' '};
+        bool same = true;
+        for (size_t index = 0; index < 6; ++index) same = same && table.oem_id[index] == bochs[index];
+        if (same) settings.emulated = true;
+    }
+    if (settings.emulated)
+        logger.info("DMAR OEM BOCHS: QEMU's intel-iommu, which does not enforce every interrupt-remapping check");
     settings.queued_invalidation = platform.options.queued_invalidation;
     settings.verbose = platform.options.verbose;
     for (const DmarUnit& unit : description.units()) {

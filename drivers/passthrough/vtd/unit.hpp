@@ -63,6 +63,9 @@ struct UnitDefinition {
 struct UnitSettings {
     bool queued_invalidation = true;  // iommu=qinval (when ECAP.QI)
     bool verbose = false;             // iommu=verbose: print CAP/ECAP and each step
+    // QEMU's intel-iommu (DMAR OEM ID "BOCHS "), which does not enforce all
+    // of interrupt remapping (see emulated_interrupt_enforcement).
+    bool emulated = false;
     uint64_t timeout_nanoseconds = 1'000'000'000;
 };
 
@@ -134,6 +137,7 @@ public:
         return remappable_message(index);
     }
     [[nodiscard]] Status invalidate_entries(uint32_t first, uint32_t last) override;
+    [[nodiscard]] passthrough::InterruptEnforcement enforcement() const override;
 
     // --- paging::InvalidationUnit ---
     [[nodiscard]] paging::InvalidationCapabilities invalidation_capabilities() const override;
