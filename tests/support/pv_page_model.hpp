@@ -103,7 +103,10 @@ public:
                 if (extra && extra->table == table && extra->index == index) values.push_back(extra->value);
                 for (uint64_t value : values) {
                     if ((value & present) == 0) continue;
-                    if ((value & global) != 0 || (value & key_bits) != 0) return (reason = "bits", false);
+                    // G is the guest's in an L1 entry (ignored with CR4.PGE
+                    // clear), refused above; protection keys never.
+                    if ((level >= 2 && (value & global) != 0) || (value & key_bits) != 0)
+                        return (reason = "bits", false);
                     if (level >= 2 && (value & large) != 0) return (reason = "PS", false);
                     const uint64_t target = (value & address_bits) >> 12;
                     if (level == 1) {

@@ -62,11 +62,35 @@ TEST_F(PvPageTypes, L1RefusesOtherOwnersAndForeignIo) {
     EXPECT_EQ(record(l1).type, FrameType::l1);
 }
 
-TEST_F(PvPageTypes, EntryBitsGlobalProtectionKeyAndReservedAreRefusedNoExecuteIsNot) {
+// A non-RAM frame the frame table spans (a reserved region between RAM, such
+// as the BIOS area at 0xf0000) has no owner and is I/O memory: dom0 maps it
+// when its I/O capabilities hold it, as under Xen (dom_io). An unowned frame
+// outside them (free RAM) stays refused.
+TEST_F(PvPageTypes, L1MapsUnownedFramesOnlyWithinTheIoCapabilities) {
+    const uint64_t hole = PvMachine::hypervisor_frame + 2;
+    const uint64_t free_ram = PvMachine::hypervisor_frame + 3;
+    ASSERT_TRUE(machine.frames.assign(hole, x86::mm::owner_none, false).ok());
+    ASSERT_TRUE(machine.frames.assign(free_ram, x86::mm::owner_none, false).ok());
+    ASSERT_TRUE(machine.io_memory.add(passthrough::AddressRange{hole << page_shift, (hole + 1) << page_shift}).ok());
+    machine.write(l1, 0, PvMachine::entry(free_ram, present));
+    EXPECT_EQ(machine.pin(l1, 1), -xen::XEN_EPERM);
+    machine.write(l1, 0, PvMachine::entry(hole, present | writable));
+    EXPECT_EQ(machine.pin(l1, 1), 0);
+    EXPECT_EQ(record(hole).reference_count, 0u);  // I/O memory holds no references
+}
+
+TEST_F(PvPageTypes, EntryBitsProtectionKeyReservedAndGlobalAboveL1AreRefusedNoExecuteIsNot) {
     PvMachine narrow(true, 40);
     const uint64_t table = PvMachine::frame(3);
+    // G in a directory entry is refused; in an L1 entry it is the guest's
+    // (ignored by the processor with CR4.PGE clear) and kept as written.
+    narrow.write(PvMachine::frame(2), 0, PvMachine::entry(table, present | writable | global));
+    EXPECT_EQ(narrow.pin(PvMachine::frame(2), 2), -xen::XEN_EINVAL);
+    narrow.write(PvMachine::frame(2), 0, 0);
     narrow.write(table, 0, PvMachine::entry(PvMachine::frame(10), present | global));
-    EXPECT_EQ(narrow.pin(table, 1), -xen::XEN_EINVAL);
+    EXPECT_EQ(narrow.pin(table, 1), 0);
+    EXPECT_EQ(narrow.read(table, 0), PvMachine::entry(PvMachine::frame(10), present | user | global));
+    EXPECT_EQ(narrow.unpin(table), 0);
     narrow.write(table, 0, PvMachine::entry(PvMachine::frame(10), present) | (uint64_t{1} << 60));
     EXPECT_EQ(narrow.pin(table, 1), -xen::XEN_EINVAL);
     narrow.write(table, 0, PvMachine::entry(PvMachine::frame(10), present) | (uint64_t{1} << 45));

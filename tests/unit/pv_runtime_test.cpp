@@ -410,6 +410,37 @@ DecodedInstruction decode(std::initializer_list<uint8_t> bytes) {
     return decode_privileged(buffer.data(), static_cast<unsigned>(buffer.size()));
 }
 
+// Forced-emulation CPUID (Intel SDM Vol. 2A CPUID, AMD APM Vol. 3): the
+// hypervisor leaves, and the host's leaves without VMX/SVM and the paging
+// features a PV guest cannot use (Xen 4.17 hides the same from PV guests).
+TEST(PvGuestCpuid, HypervisorLeavesAndHiddenFeatures) {
+    const CpuidRegisters all{0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff};
+    const CpuidRegisters signature = guest_cpuid(0x40000000, 0, all);
+    EXPECT_EQ(signature.eax, 0x40000002u);
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(&signature.ebx), 4) +
+                  std::string(reinterpret_cast<const char*>(&signature.ecx), 4) +
+                  std::string(reinterpret_cast<const char*>(&signature.edx), 4),
+              "XenVMMXenVMM");
+    EXPECT_EQ(guest_cpuid(0x40000001, 0, all).eax, (4u << 16) | 17u);
+
+    const CpuidRegisters basic = guest_cpuid(1, 0, CpuidRegisters{1, 2, 0, 0xffffffff});
+    EXPECT_EQ(basic.eax, 1u);
+    EXPECT_EQ(basic.ebx, 2u);
+    EXPECT_EQ(basic.ecx, 1u << 31);  // hypervisor present
+    // VME (1), PSE (3), MCE (7), PGE (13), MCA (14), PSE-36 (17) gone; PAE
+    // (6), PAT (16) stay.
+    EXPECT_EQ(basic.edx,
+              0xffffffffu & ~((1u << 1) | (1u << 3) | (1u << 7) | (1u << 13) | (1u << 14) | (1u << 17)));
+    EXPECT_EQ(guest_cpuid(1, 0, all).ecx & (1u << 5), 0u);  // no VMX
+
+    const CpuidRegisters extended = guest_cpuid(0x80000001, 0, all);
+    EXPECT_EQ(extended.ecx, ~(1u << 2));   // no SVM
+    EXPECT_EQ(extended.edx, ~(1u << 26));  // no 1 GiB pages
+    EXPECT_EQ(guest_cpuid(7, 0, all).ebx, ~1u);           // no FSGSBASE (leaf 7.0 EBX bit 0)
+    EXPECT_EQ(guest_cpuid(7, 1, all).ebx, 0xffffffffu);   // other subleaves and leaves as the host's
+    EXPECT_EQ(guest_cpuid(0xd, 0, all).eax, 0xffffffffu);
+}
+
 TEST(PvDecoder, ControlRegisterMoves) {
     // mov %rax, %cr3: 0f 22 d8 (ModRM 11 011 000).
     DecodedInstruction instruction = decode({0x0f, 0x22, 0xd8});
@@ -428,6 +459,14 @@ TEST(PvDecoder, ControlRegisterMoves) {
     EXPECT_EQ(instruction.general_register, 2);
     // mov %cr8, %rax needs REX.R: 44 0f 20 c0.
     EXPECT_EQ(decode({0x44, 0x0f, 0x20, 0xc0}).control_register, 8);
+}
+
+TEST(PvDecoder, InterruptFlag) {
+    // cli fa, sti fb (Intel SDM Vol. 2A): one byte each.
+    EXPECT_EQ(decode({0xfa}).operation, PrivilegedOperation::clear_interrupts);
+    EXPECT_EQ(decode({0xfa}).length, 1);
+    EXPECT_EQ(decode({0xfb}).operation, PrivilegedOperation::set_interrupts);
+    EXPECT_EQ(decode({0xfb}).length, 1);
 }
 
 TEST(PvDecoder, PortInstructions) {
@@ -458,7 +497,6 @@ TEST(PvDecoder, TheRest) {
     const DecodedInstruction interrupt = decode({0xcd, 0x80});
     EXPECT_EQ(interrupt.operation, PrivilegedOperation::software_interrupt);
     EXPECT_EQ(interrupt.vector, 0x80);
-    EXPECT_EQ(decode({0xfa}).operation, PrivilegedOperation::none);       // cli: not emulated
     EXPECT_EQ(decode({0x0f, 0x22}).operation, PrivilegedOperation::none); // truncated
     EXPECT_EQ(decode({0xe4}).operation, PrivilegedOperation::none);
     EXPECT_EQ(decode({}).operation, PrivilegedOperation::none);
@@ -516,7 +554,10 @@ public:
     [[nodiscard]] uint64_t system_time() const override { return now; }
     void set_timer(uint64_t deadline) override { timer = deadline; }
     void shutdown(uint16_t, unsigned why) override { reason = static_cast<int>(why); }
-    void block() override { ++blocks; }
+    void block() override {
+        ++blocks;
+        now += block_duration;  // time passes while the vCPU waits
+    }
     void load_guest_gdt(const uint64_t*, unsigned) override {}
     void load_guest_ldt(const uint64_t*, unsigned, unsigned) override {}
     [[nodiscard]] Status set_segment_base(unsigned which, uint64_t) override {
@@ -534,6 +575,7 @@ public:
     uint64_t timer = 0;
     int reason = -1;
     int blocks = 0;
+    uint64_t block_duration = 0;
     bool task_switched = false;
     int port_updates = 0;
     MemoryMap map;
@@ -695,8 +737,78 @@ TEST(PvHypercalls, VersionStrings) {
     const uint32_t feature_request[2] = {0, 0};
     fixture.put(buffer_address, feature_request, sizeof feature_request);
     EXPECT_EQ(fixture.call(17, 6, buffer_address), 0);  // XENVER_get_features
-    // pae_pgdir_above_4gb (4), mmu_pt_update_preserve_ad (5), dom0 (11).
-    EXPECT_EQ(fixture.get<uint32_t>(buffer_address + 4), (1u << 4) | (1u << 5) | (1u << 11));
+    // pae_pgdir_above_4gb (4), mmu_pt_update_preserve_ad (5), highmem_assist
+    // (6), gnttab_map_avail_bits (7), dom0 (11) (features.h).
+    EXPECT_EQ(fixture.get<uint32_t>(buffer_address + 4), (1u << 4) | (1u << 5) | (1u << 6) | (1u << 7) | (1u << 11));
+}
+
+// vcpu.h: vcpu_runstate_info is {int state; uint64 state_entry_time; uint64
+// time[4]} at offsets 0, 8, 16; RUNSTATE_running 0, blocked 2. The area is
+// written at registration and on every change of state.
+TEST(PvHypercalls, RunstateAreaFollowsBlocking) {
+    HypercallFixture fixture;
+    const uint64_t area = buffer_address + 0x100;
+    fixture.put(buffer_address, &area, sizeof area);
+    EXPECT_EQ(fixture.call(24, 5, 0, buffer_address), 0);  // VCPUOP_register_runstate_memory_area
+    EXPECT_EQ(fixture.get<int32_t>(area), 0);
+    EXPECT_EQ(fixture.get<uint64_t>(area + 8), 1000u);
+    EXPECT_EQ(fixture.get<uint64_t>(area + 16), 1000u);  // running since system time 0
+
+    fixture.services.block_duration = 500;
+    EXPECT_EQ(fixture.call(29, 1), 0);  // SCHEDOP_block
+    EXPECT_EQ(fixture.get<int32_t>(area), 0);             // running again
+    EXPECT_EQ(fixture.get<uint64_t>(area + 8), 1500u);    // since the wake-up
+    EXPECT_EQ(fixture.get<uint64_t>(area + 16), 1000u);   // running
+    EXPECT_EQ(fixture.get<uint64_t>(area + 16 + 2 * 8), 500u);  // blocked
+
+    // VMASST_TYPE_runstate_update_flag: the update bit (63) never stays.
+    EXPECT_EQ(fixture.call(21, 0, 5), 0);
+    fixture.services.now = 2000;
+    EXPECT_EQ(fixture.call(24, 4, 0, buffer_address), 0);  // VCPUOP_get_runstate_info
+    EXPECT_EQ(fixture.get<uint64_t>(buffer_address + 16), 1500u);
+    EXPECT_EQ(fixture.get<uint64_t>(buffer_address + 8), 2000u);
+    EXPECT_EQ(fixture.get<uint64_t>(area + 8), 2000u);
+    // An address in the hypervisor's range is refused; 0 unregisters.
+    const uint64_t hypervisor = 0xffff800000000000;
+    fixture.put(buffer_address, &hypervisor, sizeof hypervisor);
+    EXPECT_EQ(fixture.call(24, 5, 0, buffer_address), einval);
+}
+
+// set_debugreg / get_debugreg (xen.h) with the architectural rules (Intel
+// SDM Vol. 3B, "Debug Registers"): DR6 reads 0xffff0ff0 after reset, DR7
+// 0x400; DR4/DR5 alias DR6/DR7 with CR4.DE clear.
+TEST(PvHypercalls, DebugRegisters) {
+    HypercallFixture fixture;
+    constexpr int64_t eperm = -1, eopnotsupp = -95;
+    EXPECT_EQ(fixture.call(9, 6), 0xffff0ff0);
+    EXPECT_EQ(fixture.call(9, 7), 0x400);
+    EXPECT_EQ(fixture.call(9, 5), 0x400);
+    EXPECT_EQ(fixture.call(8, 0, 0x401000), 0);
+    EXPECT_EQ(fixture.call(9, 0), 0x401000);
+    EXPECT_EQ(fixture.call(8, 1, 0xffff800000000000), eperm);  // the hypervisor's range
+    EXPECT_EQ(fixture.call(8, 6, 0), 0);
+    EXPECT_EQ(fixture.call(9, 4), 0xffff0ff0);  // reserved bits read back as the architecture fixes them
+    EXPECT_EQ(fixture.call(8, 7, uint64_t{1} << 13), eperm);    // GD
+    EXPECT_EQ(fixture.call(8, 7, uint64_t{1} << 11), eperm);    // reserved, must be 0
+    EXPECT_EQ(fixture.call(8, 7, 0x1), eopnotsupp);             // L0: breakpoints are not armed
+    EXPECT_EQ(fixture.call(8, 7, 0), 0);
+    EXPECT_EQ(fixture.call(9, 7), 0x400);
+    EXPECT_EQ(fixture.call(9, 8), einval);
+    EXPECT_EQ(fixture.call(8, 8, 0), einval);
+}
+
+// VCPUOP_down of the only vCPU: the domain can never run again, which the
+// dispatcher reports as a crash with a reason.
+TEST(PvHypercalls, LastVcpuDownEndsTheDomain) {
+    HypercallFixture fixture;
+    fixture.frame.rax = 24;
+    fixture.frame.rdi = 2;  // VCPUOP_down
+    fixture.frame.rsi = 0;
+    paging::InvalidationTargets targets;
+    paging::Batch batch(targets);
+    GuestCrash crash;
+    EXPECT_FALSE(dispatch_hypercall(fixture.domain, fixture.frame, fixture.hooks, batch, crash).ok());
+    EXPECT_NE(std::string(crash.reason).find("VCPUOP_down"), std::string::npos);
 }
 
 TEST(PvHypercalls, ShutdownAndTimer) {

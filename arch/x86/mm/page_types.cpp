@@ -240,9 +240,13 @@ void PageTypes::put_type(Call& call, uint64_t frame) {
 
 int32_t PageTypes::check_entry(Call& call, uint64_t table, unsigned level, uint64_t entry) const {
     const char* reason = nullptr;
-    if ((entry & entry_bits::global) != 0) {
-        // G would survive the CR3 load that serves as the guest's flush (docs/pv.md).
-        reason = "G (bit 8) set";
+    if ((entry & entry_bits::global) != 0 && level >= 2) {
+        // In an L1 entry G is the guest's to set, as under Xen: CR4.PGE stays
+        // clear, so the processor ignores it (Intel SDM Vol. 3A, "Global
+        // Pages") and the CR3 load on every return still flushes the guest's
+        // translations (docs/pv.md). Above L1 it means nothing to the
+        // processor and is refused, as Xen's disallow masks refuse it.
+        reason = "G (bit 8) set above L1";
     } else if ((entry & entry_bits::protection_key) != 0) {
         reason = "bits 59-62 (protection key) set";
     } else if ((entry & entry_bits::address & ~address_mask_) != 0) {
@@ -276,7 +280,12 @@ int32_t PageTypes::get_entry(Call& call, uint64_t table, unsigned level, uint64_
             }
             return 0;
         }
-        const bool io_frame = record == nullptr || record->owner == owner_io;
+        // I/O memory: frames outside the frame table, frames given to DOMID_IO,
+        // and frames inside it that nobody owns (the machine's holes and
+        // reserved regions between RAM, which the frame table spans as Xen's
+        // does and hands to DOMID_IO). Unowned RAM never passes the I/O
+        // capability check below, which excludes every RAM region.
+        const bool io_frame = record == nullptr || record->owner == owner_io || record->owner == owner_none;
         if (io_frame && call.domain.io_memory != nullptr &&
             call.domain.io_memory->contains(
                 AddressRange{frame_address(target), frame_address(target) + page_size}))

@@ -34,10 +34,11 @@
 // Rules (errors are negative Xen errno values; every refusal is logged with
 // the request index, entry address, value and reason):
 // - Not-present entries are never checked (the CPU never walks them).
-// - Present entries at any level: G (bit 8), protection-key bits 59-62 and
-//   address bits at or above MAXPHYADDR are refused (-EINVAL); NX and the
-//   ignored bits 9-11 and 52-58 are allowed; U is forced on, since a 64-bit
-//   PV kernel runs in ring 3 (Xen does the same).
+// - Present entries at any level: protection-key bits 59-62 and address
+//   bits at or above MAXPHYADDR are refused (-EINVAL), and so is G (bit 8)
+//   above L1; G in an L1 entry, NX and the ignored bits 9-11 and 52-58 are
+//   allowed (CR4.PGE stays clear, so the processor ignores G); U is forced
+//   on, since a 64-bit PV kernel runs in ring 3 (Xen does the same).
 // - L1: maps a frame the domain owns (general reference; R/W=1 also a
 //   writable type reference, refused with -EINVAL when the frame has a
 //   page-table or descriptor type), or I/O memory in DomainContext::io_memory

@@ -176,6 +176,10 @@ void boot_pv_dom0(const Dom0Boot& boot) {
     for (const MemoryRegion& region : boot.memory_map->regions())
         if (region.type == MemoryType::ram)
             io_complete = io_memory->remove({align_down(region.base, page_size), align_up(region.end(), page_size)}).ok() && io_complete;
+    // The first MiB but frame 0 is I/O memory for dom0 whatever the memory
+    // map says (Xen's rule: the BIOS data areas, EBDA, VGA and option ROMs
+    // live there). The page allocator never hands out anything below 1 MiB.
+    io_complete = io_memory->add({page_size, PhysicalPageAllocator::lowest_allocatable_address}).ok() && io_complete;
     io_complete = io_memory->remove(iommu.excluded()).ok() && io_complete;
     if (!io_complete) logger.warning("the I/O memory dom0 may map is incomplete (too many ranges)");
     domain.set_io_memory(io_memory);

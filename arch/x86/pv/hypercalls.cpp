@@ -106,9 +106,14 @@ template <size_t Size> int64_t copy_string(PvDomainContext& domain, uint64_t add
     return kernel_memory(domain).copy_to(address, buffer, Size).ok() ? 0 : error(xen::XEN_EFAULT);
 }
 
-// XENFEAT_* bits of submap 0 this hypervisor honours for a PV dom0.
+// XENFEAT_* bits of submap 0 this hypervisor honours for a PV dom0
+// (features.h): highmem_assist because mmuext_op implements MMUEXT_CLEAR_PAGE
+// and MMUEXT_COPY_PAGE; gnttab_map_avail_bits because the ABI defines it for
+// every 64-bit PV guest and no grant mapping here ever drops the guest's
+// available PTE bits (grant mapping itself is not implemented: -ENOSYS).
 uint32_t pv_features() {
     return (1u << xen::XENFEAT_pae_pgdir_above_4gb) | (1u << xen::XENFEAT_mmu_pt_update_preserve_ad) |
+           (1u << xen::XENFEAT_highmem_assist) | (1u << xen::XENFEAT_gnttab_map_avail_bits) |
            (1u << xen::XENFEAT_dom0);
 }
 
@@ -263,6 +268,58 @@ int64_t set_segment_base(PvDomainContext& domain, const Arguments& arguments) {
     return domain.services->set_segment_base(static_cast<unsigned>(which), value).ok() ? 0 : error(xen::XEN_EINVAL);
 }
 
+// --- Debug registers (xen.h set_debugreg / get_debugreg) ---------------------------
+
+// Intel SDM Vol. 3B, "Debug Registers": the DR6 bits that read as 1 and as
+// 0 whatever is written, the DR7 bit that reads as 1, and the DR7 bits a
+// write must leave clear (10 is fixed to 1; 11, 12, 14 and 15 to 0;
+// 32-63 are reserved). GD (13) would make every debug register access
+// fault into the hypervisor and is refused, as Xen refuses it.
+constexpr uint64_t dr6_reserved_one = 0xffff0ff0;
+constexpr uint64_t dr6_reserved_zero = uint64_t{1} << 12 | ~uint64_t{0xffffffff};
+constexpr uint64_t dr7_reserved_one = uint64_t{1} << 10;
+constexpr uint64_t dr7_reserved_zero = uint64_t{0x3} << 11 | uint64_t{0x3} << 14 | ~uint64_t{0xffffffff};
+constexpr uint64_t dr7_general_detect = uint64_t{1} << 13;
+// L0-L3 and G0-G3: any of them arms a breakpoint.
+constexpr uint64_t dr7_enables = 0xff;
+
+// DR4 and DR5 are DR6 and DR7 while CR4.DE is clear (Intel SDM Vol. 3B,
+// "Debug Registers"), which it always is for this guest.
+uint64_t debug_register_index(uint64_t which) { return which == 4 || which == 5 ? which + 2 : which; }
+
+int64_t set_debugreg(PvDomainContext& domain, const Arguments& arguments) {
+    const uint64_t which = debug_register_index(arguments.values[0]);
+    uint64_t value = arguments.values[1];
+    switch (which) {
+    case 0:
+    case 1:
+    case 2:
+    case 3:
+        // A breakpoint address must be one the guest may use, all eight
+        // bytes of the widest watched access included.
+        if (!guest_address(value) || !guest_address(value + 7)) return error(xen::XEN_EPERM);
+        break;
+    case 6: value = (value | dr6_reserved_one) & ~dr6_reserved_zero; break;
+    case 7:
+        if ((value & dr7_reserved_zero) != 0 || (value & dr7_general_detect) != 0) return error(xen::XEN_EPERM);
+        // The hypervisor does not load guest breakpoints into the processor
+        // (its own code would trip over them between entries): arming one
+        // is refused rather than silently ignored.
+        if ((value & dr7_enables) != 0) return error(xen::XEN_EOPNOTSUPP);
+        value |= dr7_reserved_one;
+        break;
+    default: return error(xen::XEN_EINVAL);
+    }
+    domain.vcpu->debug_registers[which] = value;
+    return 0;
+}
+
+int64_t get_debugreg(PvDomainContext& domain, const Arguments& arguments) {
+    const uint64_t which = debug_register_index(arguments.values[0]);
+    if (which > 7) return error(xen::XEN_EINVAL);
+    return static_cast<int64_t>(domain.vcpu->debug_registers[which]);
+}
+
 // --- Scheduling and time ------------------------------------------------------------
 
 int64_t shutdown(PvDomainContext& domain, uint64_t reason) {
@@ -273,12 +330,41 @@ int64_t shutdown(PvDomainContext& domain, uint64_t reason) {
     return 0;
 }
 
-// Blocking unmasks events (sched.h: "the vCPU's event-delivery mask is
-// cleared"), then waits for one.
 int64_t block(PvDomainContext& domain) {
-    set_upcall_mask(*domain.vcpu, *domain.memory, 0);
-    domain.services->block();
+    block_vcpu(domain);
     return 0;
+}
+
+// --- Runstate (vcpu.h, vcpu_runstate_info) ------------------------------------------
+
+xen::vcpu_runstate_info runstate_of(const Vcpu& vcpu) {
+    xen::vcpu_runstate_info information{};
+    information.state = vcpu.runstate;
+    information.state_entry_time = vcpu.runstate_entry_time;
+    for (unsigned index = 0; index < 4; ++index) information.time[index] = vcpu.runstate_time[index];
+    return information;
+}
+
+// Writes the runstate to the registered area through the guest kernel's
+// tables. With VMASST_TYPE_runstate_update_flag the guest sees
+// XEN_RUNSTATE_UPDATE in state_entry_time for as long as the copy is
+// incomplete (vcpu.h). An area that no longer translates is skipped, as the
+// ABI gives the hypervisor no way to report it.
+void update_runstate_area(PvDomainContext& domain) {
+    const Vcpu& vcpu = *domain.vcpu;
+    if (vcpu.runstate_area == 0) return;
+    const GuestMemory memory = kernel_memory(domain);
+    xen::vcpu_runstate_info information = runstate_of(vcpu);
+    const bool update_flag = (vcpu.vm_assists >> xen::VMASST_TYPE_runstate_update_flag) & 1;
+    constexpr uint64_t entry_time_offset = __builtin_offsetof(xen::vcpu_runstate_info, state_entry_time);
+    if (update_flag) {
+        const uint64_t marked = information.state_entry_time | xen::XEN_RUNSTATE_UPDATE;
+        if (!memory.write(vcpu.runstate_area + entry_time_offset, marked).ok()) return;
+        information.state_entry_time = marked;
+    }
+    if (!memory.write(vcpu.runstate_area, information).ok()) return;
+    if (update_flag)
+        (void)memory.write(vcpu.runstate_area + entry_time_offset, vcpu.runstate_entry_time);
 }
 
 int64_t sched_op(PvDomainContext& domain, const Arguments& arguments) {
@@ -311,7 +397,7 @@ int64_t set_timer_op(PvDomainContext& domain, const Arguments& arguments) {
     return 0;
 }
 
-int64_t vcpu_op(PvDomainContext& domain, const Arguments& arguments, paging::Batch& batch) {
+int64_t vcpu_op(PvDomainContext& domain, const Arguments& arguments, paging::Batch& batch, GuestCrash& crash) {
     const uint64_t command = arguments.values[0];
     const uint64_t vcpu_id = arguments.values[1];
     const uint64_t address = arguments.values[2];
@@ -320,6 +406,13 @@ int64_t vcpu_op(PvDomainContext& domain, const Arguments& arguments, paging::Bat
     switch (command) {
     case xen::VCPUOP_is_up: return 1;
     case xen::VCPUOP_up: return 0;
+    case xen::VCPUOP_down:
+        // The vCPU stops until another one brings it up (vcpu.h). This
+        // domain has no other: it can never run again, which is what a
+        // crash report says (Xen leaves such a domain descheduled for good).
+        crash.reason = "its only vCPU went down (VCPUOP_down)";
+        crash.address = 0;
+        return 0;
     case xen::VCPUOP_set_singleshot_timer: {
         xen::vcpu_set_singleshot_timer request{};
         if (!memory.read(address, request).ok()) return error(xen::XEN_EFAULT);
@@ -334,6 +427,23 @@ int64_t vcpu_op(PvDomainContext& domain, const Arguments& arguments, paging::Bat
         domain.services->set_timer(0);
         return 0;
     case xen::VCPUOP_stop_periodic_timer: return 0;
+    case xen::VCPUOP_get_runstate_info: {
+        // The times up to now: the current state's share is accounted first.
+        change_runstate(domain, domain.vcpu->runstate);
+        return memory.write(address, runstate_of(*domain.vcpu)).ok() ? 0 : error(xen::XEN_EFAULT);
+    }
+    case xen::VCPUOP_register_runstate_memory_area: {
+        // A guest virtual address, used through the guest kernel's tables
+        // at every update; 0 unregisters. The current runstate is written at
+        // once (vcpu.h). An address the guest cannot map now is accepted and
+        // skipped until it can, as Xen does.
+        xen::vcpu_register_runstate_memory_area request{};
+        if (!memory.read(address, request).ok()) return error(xen::XEN_EFAULT);
+        if (request.addr.v != 0 && !guest_address(request.addr.v)) return error(xen::XEN_EINVAL);
+        domain.vcpu->runstate_area = request.addr.v;
+        change_runstate(domain, domain.vcpu->runstate);
+        return 0;
+    }
     case xen::VCPUOP_register_vcpu_info: {
         xen::vcpu_register_vcpu_info request{};
         if (!memory.read(address, request).ok()) return error(xen::XEN_EFAULT);
@@ -575,6 +685,8 @@ int64_t run_one(PvDomainContext& domain, uint64_t number, const Arguments& argum
     case xen::HYPERVISOR_set_callbacks: return set_callbacks(domain, arguments);
     case xen::HYPERVISOR_fpu_taskswitch: return fpu_taskswitch(domain, arguments);
     case xen::HYPERVISOR_sched_op_compat: return sched_op_compat(domain, arguments);
+    case xen::HYPERVISOR_set_debugreg: return set_debugreg(domain, arguments);
+    case xen::HYPERVISOR_get_debugreg: return get_debugreg(domain, arguments);
     case xen::HYPERVISOR_update_descriptor:
         return tables ? tables->update_descriptor(domain, value[0], value[1], batch) : unknown(domain, number, arguments);
     case xen::HYPERVISOR_memory_op: return memory_op(domain, arguments);
@@ -591,7 +703,7 @@ int64_t run_one(PvDomainContext& domain, uint64_t number, const Arguments& argum
         *resumed = true;
         return static_cast<int64_t>(frame.rax);
     }
-    case xen::HYPERVISOR_vcpu_op: return vcpu_op(domain, arguments, batch);
+    case xen::HYPERVISOR_vcpu_op: return vcpu_op(domain, arguments, batch, crash);
     case xen::HYPERVISOR_set_segment_base: return set_segment_base(domain, arguments);
     case xen::HYPERVISOR_mmuext_op:
         return tables ? tables->mmuext_op(domain, value[0], value[1], value[2], static_cast<uint16_t>(value[3]), batch)
@@ -615,6 +727,25 @@ int64_t run_one(PvDomainContext& domain, uint64_t number, const Arguments& argum
 }
 
 }  // namespace
+
+// Blocking unmasks events (sched.h: "the vCPU's event-delivery mask is
+// cleared"), then waits for one.
+void block_vcpu(PvDomainContext& domain) {
+    set_upcall_mask(*domain.vcpu, *domain.memory, 0);
+    change_runstate(domain, xen::RUNSTATE_blocked);
+    domain.services->block();
+    change_runstate(domain, xen::RUNSTATE_running);
+}
+
+void change_runstate(PvDomainContext& domain, int32_t state) {
+    Vcpu& vcpu = *domain.vcpu;
+    const uint64_t now = domain.services->system_time();
+    if (vcpu.runstate >= 0 && vcpu.runstate < 4 && now > vcpu.runstate_entry_time)
+        vcpu.runstate_time[vcpu.runstate] += now - vcpu.runstate_entry_time;
+    vcpu.runstate = state;
+    vcpu.runstate_entry_time = now;
+    update_runstate_area(domain);
+}
 
 void request_continuation(PvDomainContext& domain, const uint64_t (&arguments)[6]) {
     domain.continuation = true;

@@ -141,6 +141,16 @@ struct PvDomainContext {
     uint64_t continuation_arguments[6] = {};
 };
 
+// Blocks the vCPU until an event is pending (SCHEDOP_block, and HLT from
+// the guest kernel): events are unmasked first (sched.h), and the runstate
+// is RUNSTATE_blocked while it waits.
+void block_vcpu(PvDomainContext& domain);
+
+// Moves the vCPU to runstate `state` (RUNSTATE_*) at the current system
+// time, accounting the time spent in the old one, and updates the guest's
+// registered runstate area (vcpu.h).
+void change_runstate(PvDomainContext& domain, int32_t state);
+
 // Asks for the current hypercall to run again with `arguments`.
 void request_continuation(PvDomainContext& domain, const uint64_t (&arguments)[6]);
 

@@ -276,6 +276,23 @@ void dump_guest_state(const InterruptFrame& frame) {
                        value(frame.r10), value(frame.r11), value(frame.r12));
     console_write_line("pv: error:   r13 0x%016llx  r14 0x%016llx  r15 0x%016llx", value(frame.r13),
                        value(frame.r14), value(frame.r15));
+    // The words at the guest's stack pointer (return addresses among them),
+    // read through its own tables like any guest pointer: a stack that does
+    // not translate is said so, never dereferenced.
+    const PhysicalAddress root = current_page_table(dom0.vcpu);
+    if (root == 0) return;
+    const GuestMemory memory(direct_map(), dom0.frames, root);
+    constexpr unsigned stack_words = 32;
+    for (unsigned row = 0; row < stack_words / 4; ++row) {
+        uint64_t words[4] = {};
+        const uint64_t address = frame.rsp + row * sizeof words;
+        if (!memory.copy_from(words, address, sizeof words).ok()) {
+            console_write_line("pv: error:   stack 0x%016llx: not readable", value(address));
+            return;
+        }
+        console_write_line("pv: error:   stack 0x%016llx: %016llx %016llx %016llx %016llx", value(address),
+                           value(words[0]), value(words[1]), value(words[2]), value(words[3]));
+    }
 }
 
 // A domain that cannot go on: a decoded report, then the fail verdict. The
@@ -426,26 +443,8 @@ bool emulate_pci_configuration(uint16_t port, unsigned size, bool read, Interrup
 void emulate_cpuid(InterruptFrame& frame) {
     const uint32_t leaf = static_cast<uint32_t>(frame.rax);
     const uint32_t subleaf = static_cast<uint32_t>(frame.rcx);
-    CpuidResult result{};
-    if (leaf >= 0x40000000 && leaf < 0x40010000) {
-        // The hypervisor leaves (Xen's layout, base 0x40000000): signature
-        // "XenVMMXenVMM" and the last leaf; the version; the hypercall
-        // page count and MSR.
-        switch (leaf) {
-        case 0x40000000: result = CpuidResult{0x40000002, 0x566e6558, 0x65584d4d, 0x4d4d566e}; break;
-        case 0x40000001: result = CpuidResult{(4u << 16) | 17u, 0, 0, 0}; break;
-        case 0x40000002: result = CpuidResult{1, 0x40000000, 0, 0}; break;
-        default: break;
-        }
-    } else {
-        result = cpuid(leaf, subleaf);
-        if (leaf == 1) {
-            result.ecx |= 1u << 31;    // hypervisor present
-            result.ecx &= ~(1u << 5);  // no VMX for the guest
-        } else if (leaf == 0x80000001) {
-            result.ecx &= ~(1u << 2);  // no SVM for the guest
-        }
-    }
+    const CpuidResult host = cpuid(leaf, subleaf);
+    const CpuidRegisters result = guest_cpuid(leaf, subleaf, CpuidRegisters{host.eax, host.ebx, host.ecx, host.edx});
     frame.rax = result.eax;
     frame.rbx = result.ebx;
     frame.rcx = result.ecx;
@@ -531,9 +530,17 @@ bool emulate_privileged(InterruptFrame& frame, bool from_invalid_opcode) {
         write_msr(static_cast<ModelSpecificRegister>(index), written);
         break;
     }
-    case PrivilegedOperation::halt:
-        set_upcall_mask(dom0.vcpu, direct_map(), 0);
-        services.block();
+    case PrivilegedOperation::halt: block_vcpu(dom0.context); break;
+    case PrivilegedOperation::clear_interrupts:
+    case PrivilegedOperation::set_interrupts:
+        // The guest's interrupt flag is its event mask (xen.h, vcpu_info
+        // evtchn_upcall_mask). CLI and STI are the kernel's when its virtual
+        // IOPL allows them, the same rule as for I/O ports (Intel SDM Vol. 2A,
+        // CLI: IOPL >= CPL); otherwise the #GP is the guest's. Events that
+        // STI unmasks are delivered on the way back.
+        if (!io_ports_allowed(dom0.vcpu)) return false;
+        set_upcall_mask(dom0.vcpu, direct_map(),
+                        instruction.operation == PrivilegedOperation::clear_interrupts ? 1 : 0);
         break;
     case PrivilegedOperation::clear_task_switched:
         dom0.vcpu.task_switched = false;

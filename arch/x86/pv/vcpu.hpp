@@ -19,6 +19,7 @@
 #include "common/vcpu.hpp"
 
 #include <public/arch_x86_64.hpp>
+#include <public/vcpu.hpp>
 #include <public/xen.hpp>
 
 #include <sluice/physical_memory.hpp>
@@ -100,6 +101,18 @@ struct Vcpu : ::sluice::Vcpu {
     uint64_t timer_deadline = 0;
     // The guest blocked (SCHEDOP_block, HLT) until an event is pending.
     bool blocked = false;
+    // The vCPU's runstate (vcpu.h, vcpu_runstate_info): the current
+    // RUNSTATE_*, the system time it was entered, the time spent in each,
+    // and the guest virtual address VCPUOP_register_runstate_memory_area
+    // gave for the copy the hypervisor keeps up to date (0: none).
+    int32_t runstate = xen::RUNSTATE_running;
+    uint64_t runstate_entry_time = 0;
+    uint64_t runstate_time[4] = {};
+    uint64_t runstate_area = 0;
+    // set_debugreg: the virtual debug registers DR0-DR7 (DR4 and DR5 unused),
+    // at their architectural reset values (Intel SDM Vol. 3B, "Debug
+    // Registers": DR6 0xffff0ff0, DR7 0x400).
+    uint64_t debug_registers[8] = {0, 0, 0, 0, 0, 0, 0xffff0ff0, 0x400};
 };
 
 // What went wrong when the guest cannot go on; the caller crashes the

@@ -667,6 +667,19 @@ void check_privileged() {
     CHECK("privileged: forced-emulation CPUID 0x40000001", last_trap.count == 0 && (leaf[0] >> 16) >= 3,
           "eax 0x%x (version, expected major >= 3)%s", leaf[0], last_trap.count ? ", trapped" : "");
 
+    // A PV guest gets no superpages and cannot turn on global pages, so the
+    // CPUID it sees leaves out PSE and PGE (leaf 1 EDX bits 3 and 13) and 1 GiB
+    // pages (leaf 0x80000001 EDX bit 26): a kernel that believed them would
+    // build page tables validation refuses.
+    uint32_t basic[4] = {0, 0, 0, 0};
+    uint32_t extended[4] = {0, 0, 0, 0};
+    forget_trap();
+    probe_forced_cpuid(1, 0, basic);
+    probe_forced_cpuid(0x80000001, 0, extended);
+    CHECK_NOTE("privileged: forced-emulation CPUID hides PSE, PGE and 1 GiB pages",
+               last_trap.count == 0 && (basic[3] & ((1u << 3) | (1u << 13))) == 0 && (extended[3] & (1u << 26)) == 0,
+               "leaf 1 edx 0x%x, leaf 0x80000001 edx 0x%x%s", basic[3], extended[3], last_trap.count ? ", trapped" : "");
+
     forget_trap();
     probe_write_cr3(l4_machine_address());
     bool write_trapped = last_trap.count != 0;
