@@ -102,7 +102,9 @@ void check(PvMachine& machine) {
             if ((entry & 1) == 0) continue;
             const uint64_t target = (entry & 0x000f'ffff'ffff'f000) >> page_shift;
             require((entry & 4) != 0);      // user, for a ring-3 kernel
-            require((entry & 0x100) == 0);  // no G
+            // G only in L1 entries, where it is kept: CR4.PGE stays clear, so
+            // the processor ignores it (docs/pv.md).
+            require(level == 1 || (entry & 0x100) == 0);
             const auto* target_record = machine.frames.find(target);
             const bool owned = target_record != nullptr && target_record->owner == PvMachine::domain_id;
             if (level == 1) {

@@ -8,6 +8,7 @@
 
 #include <drivers/passthrough/amd/iommu.hpp>
 #include <drivers/passthrough/amd/ivrs.hpp>
+#include <drivers/passthrough/interrupt_remapping.hpp>
 #include <drivers/passthrough/iommu_context.hpp>
 #include <drivers/passthrough/identity_map.hpp>
 #include <mm/paging/batch.hpp>
@@ -800,6 +801,104 @@ TEST(AmdDriver, AUnitWhoseEventLogStaysEmptySaysSo) {
     passthrough::DmaFault faults[1];
     LogCapture log;
     EXPECT_EQ(rig.iommu().take_faults(faults), 1u);
+}
+
+// --- Interrupt remapping (2.2.5) -------------------------------------------------
+
+// edu attached and remapping on: edu has a table, every other device ID
+// aborts its interrupts.
+void remapping_rig(Rig& rig, std::unique_ptr<passthrough::IommuContext>& domain) {
+    ASSERT_TRUE(rig.initialize().ok());
+    domain = rig.domain(1);
+    ASSERT_TRUE(rig.iommu().attach(*domain, edu, AttachMode::translated).ok());
+    ASSERT_TRUE(rig.iommu().enable_translation().ok());
+    ASSERT_TRUE(rig.iommu().enable_interrupt_remapping(false).ok());
+}
+
+TEST(AmdInterruptRemapping, AnEntryDeliversForItsDeviceOnlyAndOtherIdsAbort) {
+    Rig rig;
+    std::unique_ptr<passthrough::IommuContext> domain;
+    remapping_rig(rig, domain);
+    EXPECT_TRUE(rig.iommu().remaps_interrupts());
+    // Before any entry: edu's raw MSI (a plain vector) is not delivered.
+    EXPECT_FALSE(rig.model().interrupt(edu_id, 0xfee0'0000, 0x41).delivered);
+    passthrough::InterruptBatch batch;
+    const auto interrupt = batch.allocate(rig.iommu(), edu_id, passthrough::InterruptTarget{0x41, 2});
+    ASSERT_TRUE(interrupt.ok());
+    ASSERT_TRUE(batch.commit().ok());
+    const passthrough::MsiMessage message = rig.iommu().message_for(interrupt.value().index);
+    const auto delivered = rig.model().interrupt(edu_id, message.address, message.data);
+    ASSERT_TRUE(delivered.delivered);
+    EXPECT_EQ(delivered.vector, 0x41);
+    EXPECT_EQ(delivered.destination, 2);
+    // The same message from the ISA bridge (never attached) and from a
+    // device ID no domain holds: aborted.
+    EXPECT_FALSE(rig.model().interrupt(0x00f8, message.address, message.data).delivered);
+    EXPECT_FALSE(rig.model().interrupt(0x0040, message.address, message.data).delivered);
+    // NMI/INIT/SMI/ExtInt delivery modes are never passed.
+    EXPECT_FALSE(rig.model().interrupt(edu_id, 0xfee0'0000, 0x400 | message.data).delivered);
+    // A device without a table cannot get an entry.
+    LogCapture log;
+    EXPECT_EQ(batch.allocate(rig.iommu(), 0x00f8, passthrough::InterruptTarget{0x42, 0}).error(), Error::not_found);
+    EXPECT_TRUE(log.contains("has no interrupt table"));
+    EXPECT_TRUE(rig.model().violations().empty());
+}
+
+TEST(AmdInterruptRemapping, AFreedEntryStopsDeliveringOnlyAfterTheTableIsInvalidated) {
+    Rig rig;
+    std::unique_ptr<passthrough::IommuContext> domain;
+    remapping_rig(rig, domain);
+    passthrough::InterruptBatch batch;
+    const auto interrupt = batch.allocate(rig.iommu(), edu_id, passthrough::InterruptTarget{0x51, 0}).value();
+    ASSERT_TRUE(batch.commit().ok());
+    const passthrough::MsiMessage message = rig.iommu().message_for(interrupt.index);
+    ASSERT_TRUE(rig.model().interrupt(edu_id, message.address, message.data).delivered);  // now cached
+    ASSERT_TRUE(batch.free(interrupt).ok());
+    EXPECT_TRUE(rig.model().interrupt(edu_id, message.address, message.data).delivered)
+        << "the model caches the entry until INVALIDATE_INTERRUPT_TABLE";
+    const size_t before = rig.model().count(CommandOpcode::invalidate_interrupt_table);
+    ASSERT_TRUE(batch.commit().ok());
+    EXPECT_EQ(rig.model().count(CommandOpcode::invalidate_interrupt_table), before + 1);
+    EXPECT_FALSE(rig.model().interrupt(edu_id, message.address, message.data).delivered);
+}
+
+TEST(AmdInterruptRemapping, ManyEntriesOfOneDeviceOneInvalidation) {
+    Rig rig;
+    std::unique_ptr<passthrough::IommuContext> domain;
+    remapping_rig(rig, domain);
+    const size_t invalidations = rig.model().count(CommandOpcode::invalidate_interrupt_table);
+    const size_t waits = rig.model().count(CommandOpcode::completion_wait);
+    passthrough::InterruptBatch batch;
+    for (unsigned index = 0; index < 16; ++index)
+        ASSERT_TRUE(
+            batch.allocate(rig.iommu(), edu_id, passthrough::InterruptTarget{uint8_t(0x60 + index), 0}).ok());
+    ASSERT_TRUE(batch.commit().ok());
+    EXPECT_EQ(rig.model().count(CommandOpcode::invalidate_interrupt_table), invalidations + 1);
+    EXPECT_EQ(rig.model().count(CommandOpcode::completion_wait), waits + 1);
+    for (unsigned index = 0; index < 16; ++index)
+        EXPECT_EQ(rig.model().interrupt(edu_id, 0xfee0'0000, index).vector, 0x60 + index);
+}
+
+TEST(AmdInterruptRemapping, ReattachingKeepsTheInterruptTable) {
+    Rig rig;
+    std::unique_ptr<passthrough::IommuContext> domain;
+    remapping_rig(rig, domain);
+    passthrough::InterruptBatch batch;
+    const auto interrupt = batch.allocate(rig.iommu(), edu_id, passthrough::InterruptTarget{0x70, 1}).value();
+    ASSERT_TRUE(batch.commit().ok());
+    auto other = rig.domain(2);
+    ASSERT_TRUE(rig.iommu().attach(*other, edu, AttachMode::translated).ok());
+    const passthrough::MsiMessage message = rig.iommu().message_for(interrupt.index);
+    EXPECT_EQ(rig.model().interrupt(edu_id, message.address, message.data).vector, 0x70);
+}
+
+TEST(AmdInterruptRemapping, X2apicDestinationsAreRefusedWithAReason) {
+    Rig rig;
+    ASSERT_TRUE(rig.initialize().ok());
+    LogCapture log;
+    EXPECT_EQ(rig.iommu().enable_interrupt_remapping(true).error(), Error::unsupported);
+    EXPECT_TRUE(log.contains("x2APIC destinations need the 128-bit entries"));
+    EXPECT_FALSE(rig.iommu().remaps_interrupts());
 }
 
 }  // namespace

@@ -64,14 +64,53 @@ inline constexpr uint64_t suppress_all_events = uint64_t{1} << 34;  // SA, bit 9
 inline constexpr uint64_t allow_exclusion = uint64_t{1} << 39;      // EX, bit 103
 inline constexpr unsigned system_management_shift = 40;             // SysMgt, bits 105:104
 inline constexpr uint64_t system_management_mask = uint64_t{3} << system_management_shift;
-// Word 2 (bits 191:128), interrupt remapping; left clear by the builders.
+// Word 2 (bits 191:128), interrupt remapping (2.2.5); left clear by the
+// translation builders, filled by interrupt_word() below.
 inline constexpr uint64_t interrupt_map_valid = uint64_t{1} << 0;  // IV, bit 128
+inline constexpr unsigned interrupt_table_length_shift = 1;        // IntTabLen, bits 132:129: 2^n entries
+inline constexpr uint64_t interrupt_table_root_mask = 0x000f'ffff'ffff'ffc0ull;  // IntTableRootPtr, 179:134 (address 51:6)
+inline constexpr unsigned interrupt_control_shift = 60;            // IntCtl, bits 189:188
+inline constexpr uint64_t interrupt_control_mask = uint64_t{3} << interrupt_control_shift;
 inline constexpr uint64_t init_pass = uint64_t{1} << 56;           // INITPass, bit 184
 inline constexpr uint64_t external_interrupt_pass = uint64_t{1} << 57;  // EIntPass, bit 185
 inline constexpr uint64_t nmi_pass = uint64_t{1} << 58;                 // NMIPass, bit 186
 inline constexpr uint64_t lint0_pass = uint64_t{1} << 62;               // Lint0Pass, bit 190
 inline constexpr uint64_t lint1_pass = uint64_t{1} << 63;               // Lint1Pass, bit 191
 }  // namespace device_table_entry
+
+// IntCtl (2.2.2): what fixed and arbitrated interrupts of the device become.
+enum class InterruptControl : uint8_t {
+    abort = 0,      // target aborted: nothing is delivered
+    forward = 1,    // passed on unmapped
+    remapped = 2,   // looked up in the device's interrupt remapping table
+};
+
+// Word 2 of a DTE with remapping on: IV set, IntCtl, and (remapped) the
+// table of 2^length_order entries at table (128-byte aligned). The INIT,
+// EInt, NMI and LINTn pass bits stay clear: those messages are blocked.
+[[nodiscard]] constexpr uint64_t interrupt_word(InterruptControl control, PhysicalAddress table = 0,
+                                                unsigned length_order = 0) {
+    return device_table_entry::interrupt_map_valid |
+           (uint64_t{length_order & 0xf} << device_table_entry::interrupt_table_length_shift) |
+           (table & device_table_entry::interrupt_table_root_mask) |
+           (uint64_t{static_cast<uint8_t>(control)} << device_table_entry::interrupt_control_shift);
+}
+
+// 2.2.5.1 the interrupt remapping table entry, 32-bit (legacy) format:
+// RemapEn (0), SupIOPF (1), IntType (4:2, 000b fixed), RqEoi (5), DM (6),
+// GuestMode (7), Destination (15:8), Vector (23:16).
+struct InterruptRemappingTableEntry {
+    uint32_t value = 0;
+
+    static constexpr uint32_t remap_enable = 1u << 0;
+    [[nodiscard]] static constexpr InterruptRemappingTableEntry fixed(uint8_t vector, uint8_t destination) {
+        return InterruptRemappingTableEntry{remap_enable | uint32_t{destination} << 8 | uint32_t{vector} << 16};
+    }
+    [[nodiscard]] constexpr bool enabled() const { return (value & remap_enable) != 0; }
+    [[nodiscard]] constexpr uint8_t vector() const { return static_cast<uint8_t>(value >> 16); }
+    [[nodiscard]] constexpr uint8_t destination() const { return static_cast<uint8_t>(value >> 8); }
+};
+static_assert(sizeof(InterruptRemappingTableEntry) == 4);
 
 // Mode 0: no translation, IR and IW alone decide whether DMA passes; modes
 // 1-6: the root pointer is a table of that level (1 = 4 KiB-entry table, 4 =

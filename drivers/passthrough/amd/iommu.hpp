@@ -92,7 +92,7 @@ enum class IommuState : uint8_t {
 };
 [[nodiscard]] const char* describe(IommuState state);
 
-class Iommu final : public passthrough::IommuUnit {
+class Iommu final : public passthrough::IommuUnit, public passthrough::InterruptRemapper {
 public:
     // Faults decoded from the event log and not yet taken.
     static constexpr size_t pending_fault_capacity = 32;
@@ -145,6 +145,34 @@ public:
                                           bool leaf_only) override;
     [[nodiscard]] Status invalidate_domain(uint16_t domain_id) override;
     [[nodiscard]] Status wait() override;
+
+    // --- Interrupt remapping (2.2.5) ---
+    // Every device ID gets IV set: a device attached to a domain gets an
+    // interrupt remapping table of its own (IntCtl remapped, all entries
+    // off until written), every other ID has its fixed and arbitrated
+    // interrupts aborted (IntCtl 00b); INIT, NMI, EInt and LINTn are never
+    // passed. Refused (with why) for x2APIC destinations, which need the
+    // 128-bit entries of XT mode.
+    static constexpr unsigned interrupt_entries_order = 8;  // IntTabLen 8: 256 entries, 1 KiB
+    static constexpr size_t interrupt_table_capacity = 32;
+    [[nodiscard]] passthrough::InterruptRemapper* interrupt_remapper() override { return this; }
+    [[nodiscard]] Status enable_interrupt_remapping(bool x2apic) override;
+    [[nodiscard]] bool remaps_interrupts() const override { return interrupt_remapping_; }
+    // Handles are device ID << 8 | entry: the entry's table is the one of
+    // the requester the entry is for, which is how AMD-Vi validates the
+    // source (a device's requests only ever reach its own table).
+    [[nodiscard]] Result<uint32_t> write_new_entry(uint16_t requester_id,
+                                                   const passthrough::InterruptTarget& target) override;
+    [[nodiscard]] Status clear_entry(uint32_t handle) override;
+    // 2.2.5.1: for fixed and arbitrated interrupts the table is indexed by
+    // MSI data bits 10:0; the address only has to lie in 0xFEEx_xxxx.
+    [[nodiscard]] passthrough::MsiMessage message_for(uint32_t handle) const override {
+        return passthrough::MsiMessage{0xfee0'0000, handle & 0xff};
+    }
+    // One INVALIDATE_INTERRUPT_TABLE per device with a table among the
+    // handles' devices, then one COMPLETION_WAIT.
+    [[nodiscard]] Status invalidate_entries(uint32_t first, uint32_t last) override;
+    [[nodiscard]] passthrough::InterruptEnforcement enforcement() const override;
 
     // --- This driver ---------------------------------------------------------
     // Reads the event log: every event is logged (device as bus:dev.fn,
@@ -221,6 +249,21 @@ private:
     // Entries or mappings changed while stopped: invalidate everything on start.
     bool invalidate_on_start_ = false;
     uint64_t control_ = 0;
+
+    struct InterruptTable {
+        uint16_t device_id = 0;
+        PhysicalAddress table = 0;
+        uint64_t in_use[4] = {};
+    };
+    // The DTE word 2 device_id gets: its table, or abort; 0 while remapping
+    // is off.
+    [[nodiscard]] uint64_t interrupt_word_for(uint16_t device_id) const;
+    [[nodiscard]] InterruptTable* interrupt_table_of(uint16_t device_id);
+    [[nodiscard]] const InterruptTable* interrupt_table_of(uint16_t device_id) const;
+
+    bool interrupt_remapping_ = false;
+    InterruptTable interrupt_tables_[interrupt_table_capacity] = {};
+    size_t interrupt_table_count_ = 0;
 
     DeviceTable device_table_;
     CommandBuffer commands_;
