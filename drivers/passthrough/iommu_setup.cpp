@@ -215,7 +215,7 @@ Status IommuSetup::probe(const Platform& platform) {
 Status IommuSetup::allocate_memory(const Platform& platform, const SetupInputs& inputs) {
     const HardwareDomainMemory wanted =
         compute_hardware_domain_memory(inputs.hardware_domain.memory, inputs.available_bytes);
-    const uint64_t obtained = allocate_domain_memory(platform.allocator, wanted.initial, *domain_memory_);
+    const uint64_t obtained = allocate_domain_memory(platform.allocator, wanted.initial, *parts_.memory);
     if (obtained < wanted.initial)
         logger.warning("hardware domain: only %llu of %llu MiB could be allocated", printable(obtained / MiB),
                        printable(wanted.initial / MiB));
@@ -224,7 +224,7 @@ Status IommuSetup::allocate_memory(const Platform& platform, const SetupInputs& 
         return Error::out_of_memory;
     }
     logger.info("hardware domain: %llu MiB in %zu range%s (dom0_mem=%s)", printable(obtained / MiB),
-                domain_memory_->count(), domain_memory_->count() == 1 ? "" : "s",
+                parts_.memory->count(), parts_.memory->count() == 1 ? "" : "s",
                 inputs.hardware_domain.memory.size.given ? "as given" : "default");
     return success();
 }
@@ -405,7 +405,6 @@ Status IommuSetup::run(const Platform& given, const SetupInputs& inputs) {
         return Error::invalid_argument;
     }
     parts_ = inputs.domain;
-    domain_memory_ = inputs.domain.memory;
     HardwareDomainKind kind = inputs.hardware_domain.kind;
     if (kind == HardwareDomainKind::pvh) {
         logger.warning("dom0=pvh: a PVH hardware domain is not built yet; setting up a PV one in strict mode, which "
@@ -473,7 +472,7 @@ Status IommuSetup::run(const Platform& given, const SetupInputs& inputs) {
     HardwareDomainMappingInputs mapping;
     mapping.memory_map = &trimmed_map_;
     mapping.policy = policy_;
-    mapping.domain_memory = domain_memory_;
+    mapping.domain_memory = parts_.memory;
     mapping.hypervisor_memory = &hypervisor_memory_;
     mapping.excluded = &excluded_;
     mapping.read_only = &read_only_input_;

@@ -144,7 +144,7 @@ public:
     [[nodiscard]] IommuContext* hardware_domain() { return domain_; }
     // Its memory (page-aligned ranges it owns; empty before the set-up).
     [[nodiscard]] const RangeSet& hardware_domain_memory() const {
-        return domain_memory_ != nullptr ? *domain_memory_ : no_memory_;
+        return parts_.memory != nullptr ? *parts_.memory : no_memory_;
     }
     [[nodiscard]] const RangeSet& mapped_read_write() const { return read_write_; }
     [[nodiscard]] const RangeSet& mapped_read_only() const { return read_only_; }
@@ -188,7 +188,6 @@ private:
     MemoryMap trimmed_map_{};
 
     HardwareDomainParts parts_{};
-    RangeSet* domain_memory_ = nullptr;
     RangeSet no_memory_{Span<AddressRange>()};
     AddressRange excluded_storage_[excluded_capacity] = {};
     RangeSet excluded_{Span<AddressRange>(excluded_storage_, excluded_capacity)};
