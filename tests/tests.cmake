@@ -13,6 +13,8 @@ add_executable(sluice_unit_tests ${SLUICE_TEST_ALL})
 target_link_libraries(sluice_unit_tests PRIVATE "$<LINK_LIBRARY:WHOLE_ARCHIVE,sluice_core>" GTest::gtest
                       GTest::gtest_main)
 target_include_directories(sluice_unit_tests PRIVATE tests)
+# The firmware corpus test finds ../shared/firmware beside the source tree.
+target_compile_definitions(sluice_unit_tests PRIVATE SLUICE_SOURCE_DIRECTORY="${CMAKE_CURRENT_SOURCE_DIR}")
 target_compile_options(sluice_unit_tests PRIVATE ${SLUICE_WARNINGS})
 if(SLUICE_HOST_SANITIZERS)
     target_compile_options(sluice_core PRIVATE ${SLUICE_SANITIZER_FLAGS})
