@@ -62,8 +62,8 @@ if(SLUICE_BUILD_IMAGE AND TARGET sluice.elf)
         get_filename_component(scenario_name ${scenario} NAME_WE)
         add_test(NAME boot.${scenario_name}
                  COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/tests/boot/harness.py
-                         --image $<TARGET_FILE:sluice.elf> --iso ${CMAKE_CURRENT_BINARY_DIR}/sluice.iso
-                         --log-directory ${CMAKE_CURRENT_BINARY_DIR}/boot-logs ${scenario})
+                         --image $<TARGET_FILE:sluice.elf> --log-directory ${CMAKE_CURRENT_BINARY_DIR}/boot-logs
+                         ${scenario})
         set_tests_properties(boot.${scenario_name} PROPERTIES LABELS boot TIMEOUT 180)
     endforeach()
 endif()

@@ -6,6 +6,7 @@
 #include "support/log_capture.hpp"
 #include "support/vtd_platform.hpp"
 
+#include <drivers/passthrough/amd/ivmd_option.hpp>
 #include <drivers/passthrough/amd/probe.hpp>
 #include <drivers/passthrough/iommu_setup.hpp>
 #include <drivers/passthrough/iommu_vendor.hpp>
@@ -31,7 +32,11 @@ constexpr PhysicalAddress rmrr_base = VtdPlatform::tables + 0x10000;
 
 class IommuSetupTest : public ::testing::Test {
 protected:
-    void SetUp() override { vtd::clear_rmrr_option(); }
+    // The option lists are process-wide; a test starts with none.
+    void SetUp() override {
+        vtd::clear_rmrr_option();
+        amd::clear_ivmd_option_regions();
+    }
     void TearDown() override {
         vtd::reset_probe();
         vtd::clear_rmrr_option();
