@@ -168,6 +168,10 @@ TEST_F(IommuSetupTest, PassThroughContextEntriesWhenTheUnitOffersIt) {
     EXPECT_TRUE(setup->mapped_read_write().empty());
     EXPECT_TRUE(reaches(VtdPlatform::hypervisor_page, true));
     EXPECT_TRUE(log.contains("devices: 0 translated, 3 passed through, 0 unprotected"));
+    // Said plainly, as a warning.
+    EXPECT_EQ(log.count_warnings("dom0-iommu=passthrough: 3 devices of the hardware domain are not restricted: their "
+                                 "DMA reaches all memory untranslated, the hypervisor's included"),
+              1u);
 }
 
 TEST_F(IommuSetupTest, PassThroughWithoutEcapPtFallsBackToTheRelaxedMap) {
@@ -176,6 +180,7 @@ TEST_F(IommuSetupTest, PassThroughWithoutEcapPtFallsBackToTheRelaxedMap) {
     ASSERT_TRUE(run().ok());
     EXPECT_EQ(setup->policy().mode, HardwareDomainIommuMode::relaxed);
     EXPECT_TRUE(log.contains("vtd0 at 0xfed90000 cannot pass DMA through untranslated"));
+    EXPECT_FALSE(log.contains("not restricted"));  // nothing was passed through after all
     EXPECT_FALSE(reaches(VtdPlatform::hypervisor_page));
     EXPECT_TRUE(reaches(setup->hardware_domain_memory()[0].start));
 }
