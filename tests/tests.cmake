@@ -13,6 +13,8 @@ add_executable(sluice_unit_tests ${SLUICE_TEST_ALL})
 target_link_libraries(sluice_unit_tests PRIVATE "$<LINK_LIBRARY:WHOLE_ARCHIVE,sluice_core>" GTest::gtest
                       GTest::gtest_main)
 target_include_directories(sluice_unit_tests PRIVATE tests)
+# The firmware corpus test finds ../shared/firmware beside the source tree.
+target_compile_definitions(sluice_unit_tests PRIVATE SLUICE_SOURCE_DIRECTORY="${CMAKE_CURRENT_SOURCE_DIR}")
 target_compile_options(sluice_unit_tests PRIVATE ${SLUICE_WARNINGS})
 if(SLUICE_HOST_SANITIZERS)
     target_compile_options(sluice_core PRIVATE ${SLUICE_SANITIZER_FLAGS})
@@ -60,8 +62,8 @@ if(SLUICE_BUILD_IMAGE AND TARGET sluice.elf)
         get_filename_component(scenario_name ${scenario} NAME_WE)
         add_test(NAME boot.${scenario_name}
                  COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/tests/boot/harness.py
-                         --image $<TARGET_FILE:sluice.elf> --iso ${CMAKE_CURRENT_BINARY_DIR}/sluice.iso
-                         --log-directory ${CMAKE_CURRENT_BINARY_DIR}/boot-logs ${scenario})
+                         --image $<TARGET_FILE:sluice.elf> --log-directory ${CMAKE_CURRENT_BINARY_DIR}/boot-logs
+                         ${scenario})
         set_tests_properties(boot.${scenario_name} PROPERTIES LABELS boot TIMEOUT 180)
     endforeach()
 endif()

@@ -32,6 +32,15 @@ void warn_invalid(StringView option, StringView item, const char* why, cmdline::
     reporter.warn_formatted(option, "sub-option '%.*s%s': %s, ignored", text.length, text.data, text.ellipsis, why);
 }
 
+// A sub-option that parses and is kept in the options, but that nothing acts
+// on yet: saying so keeps the protection state honest (an operator who asks
+// for iommu=intremap must not believe interrupts are remapped).
+void warn_not_implemented(StringView option, StringView item, cmdline::Reporter& reporter) {
+    const Quoted text = quote(item);
+    reporter.warn_formatted(option, "sub-option '%.*s%s' is accepted but not implemented yet: it has no effect",
+                            text.length, text.data, text.ellipsis);
+}
+
 // Matches item against the boolean sub-option name. Returns whether it named
 // it; the value is stored through store only when it parsed.
 template <typename Store>
@@ -49,25 +58,37 @@ bool apply_boolean(StringView option, StringView item, StringView name, cmdline:
     return true;
 }
 
-// The plain boolean sub-options of iommu=.
+// The plain boolean sub-options of iommu=. Those not implemented are parsed
+// and stored (so the options read as Xen's would) and warned about.
+enum class Support {
+    implemented,
+    not_implemented,
+    // Only the enabled form is what the code does; the disabled form asks
+    // for something that is not built.
+    only_enabled,
+};
+
 struct BooleanSubOption {
     const char* name;
     bool IommuOptions::*member;
+    Support support;
 };
 
 constexpr BooleanSubOption iommu_booleans[] = {
-    {"force", &IommuOptions::required},
-    {"required", &IommuOptions::required},
-    {"verbose", &IommuOptions::verbose},
-    {"sharept", &IommuOptions::share_page_tables},
-    {"superpages", &IommuOptions::superpages},
-    {"intremap", &IommuOptions::interrupt_remapping},
-    {"intpost", &IommuOptions::interrupt_posting},
-    {"crash-disable", &IommuOptions::crash_disable},
-    {"snoop", &IommuOptions::snoop_control},
-    {"qinval", &IommuOptions::queued_invalidation},
-    {"igfx", &IommuOptions::integrated_graphics},
-    {"amd-iommu-perdev-intremap", &IommuOptions::amd_per_device_interrupt_remapping},
+    {"force", &IommuOptions::required, Support::implemented},
+    {"required", &IommuOptions::required, Support::implemented},
+    {"verbose", &IommuOptions::verbose, Support::implemented},
+    {"sharept", &IommuOptions::share_page_tables, Support::not_implemented},
+    {"superpages", &IommuOptions::superpages, Support::implemented},
+    {"intremap", &IommuOptions::interrupt_remapping, Support::implemented},
+    {"intpost", &IommuOptions::interrupt_posting, Support::not_implemented},
+    {"crash-disable", &IommuOptions::crash_disable, Support::not_implemented},
+    {"snoop", &IommuOptions::snoop_control, Support::implemented},
+    {"qinval", &IommuOptions::queued_invalidation, Support::implemented},
+    {"igfx", &IommuOptions::integrated_graphics, Support::not_implemented},
+    // AMD-Vi units always give each device a table of its own
+    // (docs/interrupt-remapping.md); one table shared by all is not built.
+    {"amd-iommu-perdev-intremap", &IommuOptions::amd_per_device_interrupt_remapping, Support::only_enabled},
 };
 
 bool apply_iommu_item(StringView option, StringView item, IommuOptions& options, cmdline::Reporter& reporter) {
@@ -76,17 +97,26 @@ bool apply_iommu_item(StringView option, StringView item, IommuOptions& options,
         return true;
     }
     for (const BooleanSubOption& sub_option : iommu_booleans) {
-        if (apply_boolean(option, item, sub_option.name, reporter,
-                          [&](bool value) { options.*sub_option.member = value; }))
+        if (apply_boolean(option, item, sub_option.name, reporter, [&](bool value) {
+                options.*sub_option.member = value;
+                if (sub_option.support == Support::not_implemented ||
+                    (sub_option.support == Support::only_enabled && !value))
+                    warn_not_implemented(option, item, reporter);
+            }))
             return true;
     }
+    // No device is ever taken away from a domain yet, so there is nothing to
+    // quarantine.
     const cmdline::KeyValue pair = cmdline::split_key_value(item);
     if (pair.has_value && cmdline::names_equal(pair.key, "quarantine") && pair.value == StringView("scratch-page")) {
         options.quarantine = Quarantine::scratch_page;
+        warn_not_implemented(option, item, reporter);
         return true;
     }
-    if (apply_boolean(option, item, "quarantine", reporter,
-                      [&](bool value) { options.quarantine = value ? Quarantine::basic : Quarantine::none; }))
+    if (apply_boolean(option, item, "quarantine", reporter, [&](bool value) {
+            options.quarantine = value ? Quarantine::basic : Quarantine::none;
+            warn_not_implemented(option, item, reporter);
+        }))
         return true;
     if (apply_boolean(option, item, "debug", reporter, [&](bool value) {
             options.debug = value;
@@ -133,10 +163,20 @@ bool apply_dom0_item(StringView option, StringView item, HardwareDomainOptions& 
                          [&](bool value) {
                              if (value) warn_invalid(option, item, "there is no shadow paging", reporter);
                          }) ||
-           apply_boolean(option, item, "verbose", reporter, [&](bool value) { options.verbose = value; }) ||
+           apply_boolean(option, item, "verbose", reporter,
+                         [&](bool value) {
+                             options.verbose = value;
+                             warn_not_implemented(option, item, reporter);
+                         }) ||
            apply_boolean(option, item, "cpuid-faulting", reporter,
-                         [&](bool value) { options.cpuid_faulting = value; }) ||
-           apply_boolean(option, item, "msr-relaxed", reporter, [&](bool value) { options.msr_relaxed = value; });
+                         [&](bool value) {
+                             options.cpuid_faulting = value;
+                             warn_not_implemented(option, item, reporter);
+                         }) ||
+           apply_boolean(option, item, "msr-relaxed", reporter, [&](bool value) {
+               options.msr_relaxed = value;
+               warn_not_implemented(option, item, reporter);
+           });
 }
 
 // --- dom0_mem= amounts --------------------------------------------------------
@@ -220,6 +260,16 @@ bool apply_dom0_memory_item(StringView option, StringView item, HardwareDomainMe
         return true;
     }
     *target = parsed.amount;
+    // max: lowers dom0's initial memory (compute_hardware_domain_memory), but
+    // nothing holds dom0 to it afterwards: XENMEM_maximum_reservation answers
+    // the current size.
+    if (target == &options.maximum) {
+        const Quoted quoted = quote(item);
+        reporter.warn_formatted(option,
+                                "'%.*s%s' caps dom0's initial memory only; as a ceiling for later growth it is not "
+                                "implemented yet",
+                                quoted.length, quoted.data, quoted.ellipsis);
+    }
     return true;
 }
 

@@ -363,6 +363,14 @@ void IommuSetup::attach_devices(const Platform& platform) {
     logger.info("devices: %zu translated, %zu passed through, %zu unprotected",
                 modes[static_cast<unsigned>(AttachMode::translated)],
                 modes[static_cast<unsigned>(AttachMode::passthrough)], unprotected_devices_);
+    // Pass-through is a protection state an operator must not mistake for
+    // the translated one: those devices' DMA reaches every byte of memory.
+    const size_t passed_through = modes[static_cast<unsigned>(AttachMode::passthrough)];
+    if (passed_through != 0)
+        logger.warning("dom0-iommu=passthrough: %zu device%s of the hardware domain %s not restricted: %s DMA "
+                       "reaches all memory untranslated, the hypervisor's included",
+                       passed_through, passed_through == 1 ? "" : "s", passed_through == 1 ? "is" : "are",
+                       passed_through == 1 ? "its" : "their");
 }
 
 void IommuSetup::enable_units() {

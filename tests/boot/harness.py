@@ -16,6 +16,9 @@ A scenario is a TOML file (see tests/boot/scenarios/ and docs/testing.md):
     trace_events = [...]       # QEMU trace events to record
     [expect_trace_count]       # regex = exact number of matching trace lines
     timeout_seconds = 60
+    memory = "512M"            # guest RAM (QEMU -m)
+    files = ["table.ivrs"]     # files beside the scenario; "{table.ivrs}" in qemu_arguments
+                               # becomes the file's path
     dom0 = "pv_checks"         # a built guest (<build>/tests/guests/<name>.elf) or a path
                                # relative to the scenario; boot module 0
     dom0_cmdline = "tests=all" # dom0's command line (after " -- " under -kernel, the module
@@ -40,7 +43,7 @@ import boot_qemu  # noqa: E402
 KNOWN_KEYS = {
     "description", "boot", "vendor", "iommu_options", "command_line", "qemu_arguments", "expect_verdict",
     "expect", "forbid", "expect_count", "trace_events", "expect_trace_count", "timeout_seconds", "memory",
-    "edu_devices", "cpu", "files", "dom0", "dom0_cmdline", "dom0_initrd",
+    "files", "dom0", "dom0_cmdline", "dom0_initrd",
 }
 
 
@@ -67,11 +70,9 @@ def check_in_order(lines: list[str], patterns: list[str], problems: list[str]) -
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="Run one Sluice boot scenario")
-    parser.add_argument("--image", type=Path, required=True)
-    parser.add_argument("--iso", type=Path, help="unused: scenarios build their own ISO with their command line")
+    parser.add_argument("--image", type=Path, required=True,
+                        help="the built sluice.elf; the built guests are in tests/guests/ beside it")
     parser.add_argument("--log-directory", type=Path, required=True)
-    parser.add_argument("--guest-directory", type=Path,
-                        help="where the built guests are (default: tests/guests/ beside the image)")
     parser.add_argument("scenario", type=Path)
     arguments = parser.parse_args()
 
@@ -89,11 +90,20 @@ def main() -> int:
 
     extra = list(scenario.get("qemu_arguments", []))
     scenario_directory = arguments.scenario.parent
-    # "files" names generators that produce inputs (e.g. ACPI tables) for QEMU.
-    for generated in scenario.get("files", []):
-        extra = [argument.replace("{" + generated + "}", str(scenario_directory / generated)) for argument in extra]
+    # "files" names inputs beside the scenario (the ACPI tables tools/make-dmar and tools/make-ivrs made);
+    # each must exist and be named in qemu_arguments as "{name}".
+    for name in scenario.get("files", []):
+        path = scenario_directory / name
+        placeholder = "{" + name + "}"
+        if not path.is_file():
+            print(f"{arguments.scenario}: files: no such file {path}")
+            return 1
+        if not any(placeholder in argument for argument in extra):
+            print(f"{arguments.scenario}: files: {name} is not used in qemu_arguments as {placeholder}")
+            return 1
+        extra = [argument.replace(placeholder, str(path)) for argument in extra]
 
-    guest_directory = arguments.guest_directory or arguments.image.parent / "tests" / "guests"
+    guest_directory = arguments.image.parent / "tests" / "guests"
     dom0 = resolve_dom0(scenario["dom0"], guest_directory, scenario_directory) if "dom0" in scenario else None
     dom0_initrd = scenario_directory / scenario["dom0_initrd"] if "dom0_initrd" in scenario else None
     if dom0 is None and ("dom0_cmdline" in scenario or dom0_initrd is not None):
@@ -106,8 +116,6 @@ def main() -> int:
         iommu_options=scenario.get("iommu_options", ""),
         use_iso=scenario.get("boot", "kernel") == "iso",
         memory=scenario.get("memory", "512M"),
-        edu_devices=scenario.get("edu_devices", 1),
-        cpu=scenario.get("cpu", "max"),
         extra_arguments=extra,
         trace_events=scenario.get("trace_events", []),
         trace_file=trace_log,

@@ -4,6 +4,8 @@
 // its scope is defined.
 #pragma once
 
+#include "support/test_effort.hpp"
+
 #include "support/reference_walkers.hpp"
 #include "support/simulated_machine.hpp"
 
@@ -299,9 +301,10 @@ inline uint64_t test_seed(uint64_t fallback) {
     if (const char* text = std::getenv("SLUICE_SEED")) return std::strtoull(text, nullptr, 0);
     return fallback;
 }
+// SLUICE_OPERATIONS when set, else the fallback scaled by SLUICE_TEST_EFFORT.
 inline uint64_t test_operations(uint64_t fallback) {
     if (const char* text = std::getenv("SLUICE_OPERATIONS")) return std::strtoull(text, nullptr, 0);
-    return fallback;
+    return scaled_by_effort(fallback);
 }
 
 }  // namespace sluice::testing

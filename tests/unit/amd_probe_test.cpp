@@ -8,6 +8,7 @@
 #include "support/simulated_machine.hpp"
 
 #include <drivers/acpi/table_directory.hpp>
+#include <drivers/passthrough/amd/ivmd_option.hpp>
 #include <drivers/passthrough/amd/probe.hpp>
 #include <drivers/passthrough/iommu_options.hpp>
 #include <drivers/pci/configuration.hpp>
@@ -64,9 +65,12 @@ public:
     std::vector<std::pair<PhysicalAddress, uint64_t>> requests;
 };
 
+// Each test's machine starts and ends with no ivmd= regions: the option list
+// is process-wide, and the probe adds whatever it holds.
 class Platform {
 public:
     Platform() : memory_(arena_base, arena_pages * page_size), allocator_(memory_, allocator_base, arena_pages - 16) {
+        amd::clear_ivmd_option_regions();
         // 00:01.0 1022:0008, the IOMMU capability at 0x40 with NpCache.
         configuration_.registers[{0x0008, 0x00}] = 0x0008'1022;
         configuration_.registers[{0x0008, 0x40}] = 0x0f | 3u << 16 | 1u << 26;
@@ -76,6 +80,10 @@ public:
         (void)memory_map_.add(0xfffc'0000, 0x4'0000, MemoryType::reserved);
         memory_map_.sanitize();
     }
+
+    ~Platform() { amd::clear_ivmd_option_regions(); }
+    Platform(const Platform&) = delete;
+    Platform& operator=(const Platform&) = delete;
 
     void add_iommu(PhysicalAddress base, AmdIommuModel::Options options = {}) {
         mapper_.models[base] = std::make_unique<AmdIommuModel>(memory_, options);

@@ -77,13 +77,18 @@ TEST(AmdScenarioTables, SixteenSeparateIvmdsForEdu) {
 TEST(AmdScenarioTables, MalformedBlocksAreRejectedOneByOne) {
     const Parsed parsed = parse("amd_ivrs_malformed.ivrs");
     ASSERT_TRUE(parsed.status.ok());
-    // flags, unaligned, empty, reversed, the IVHD base and the truncated block;
-    // the unknown block type is only an info line.
-    EXPECT_EQ(parsed.description->rejected_count(), 6u);
+    // flags, empty, reversed, the IVHD base and the truncated block are
+    // rejected; the unaligned IVMD is kept, rounded outward to whole pages
+    // (one more warning); the unknown block type is only an info line.
+    EXPECT_EQ(parsed.description->rejected_count(), 5u);
+    EXPECT_EQ(parsed.description->rounded_count(), 1u);
     EXPECT_EQ(parsed.warnings.size(), 6u);
     EXPECT_TRUE(parsed.description->units().empty());
-    ASSERT_EQ(parsed.description->ivmd_regions().size(), 1u);
+    ASSERT_EQ(parsed.description->ivmd_regions().size(), 2u);
     EXPECT_EQ(parsed.description->ivmd_regions()[0].start, 0xfffc0000u);
+    EXPECT_EQ(parsed.description->ivmd_regions()[1].start, 0xfffd0000u);
+    EXPECT_EQ(parsed.description->ivmd_regions()[1].length, 0x2000u);
+    EXPECT_EQ(parsed.description->ivmd_regions()[1].first_device, 0x0010);
 }
 
 TEST(AmdScenarioTables, AShortTableIsRefusedWhole) {

@@ -287,12 +287,20 @@ template <typename Case> void run_flush_test(InvalidationCapabilities capabiliti
     EXPECT_GT(silent_commits + domain_commits, 0u);
 }
 
-TEST(BatchFlush, VtdWithoutCachingMode) { run_flush_test<VtdCase>({false, true, 18}, test_seed(11), 4000); }
-TEST(BatchFlush, VtdWithCachingMode) { run_flush_test<VtdCase>({true, true, 18}, test_seed(12), 4000); }
-TEST(BatchFlush, VtdSmallAddressMask) { run_flush_test<VtdCase>({false, true, 4}, test_seed(13), 4000); }
-TEST(BatchFlush, AmdWithoutNpCache) { run_flush_test<AmdCase>({false, true, 52}, test_seed(14), 4000); }
-TEST(BatchFlush, AmdWithNpCache) { run_flush_test<AmdCase>({true, true, 52}, test_seed(15), 4000); }
-TEST(BatchFlush, EptTlb) { run_flush_test<EptCase>({false, true, 0}, test_seed(16), 2000); }
+TEST(BatchFlush, VtdWithoutCachingMode) {
+    run_flush_test<VtdCase>({false, true, 18}, test_seed(11), scaled_by_effort(4000));
+}
+TEST(BatchFlush, VtdWithCachingMode) {
+    run_flush_test<VtdCase>({true, true, 18}, test_seed(12), scaled_by_effort(4000));
+}
+TEST(BatchFlush, VtdSmallAddressMask) {
+    run_flush_test<VtdCase>({false, true, 4}, test_seed(13), scaled_by_effort(4000));
+}
+TEST(BatchFlush, AmdWithoutNpCache) {
+    run_flush_test<AmdCase>({false, true, 52}, test_seed(14), scaled_by_effort(4000));
+}
+TEST(BatchFlush, AmdWithNpCache) { run_flush_test<AmdCase>({true, true, 52}, test_seed(15), scaled_by_effort(4000)); }
+TEST(BatchFlush, EptTlb) { run_flush_test<EptCase>({false, true, 0}, test_seed(16), scaled_by_effort(2000)); }
 
 // Negative controls: the same check must catch a missing or too weak flush.
 TEST(BatchFlush, ACacheNotFlushedIsCaught) {

@@ -5,6 +5,7 @@
 #include "support/log_capture.hpp"
 #include "support/vtd_platform.hpp"
 
+#include <drivers/passthrough/amd/ivmd_option.hpp>
 #include <drivers/passthrough/dma_selftest.hpp>
 #include <drivers/passthrough/identity_map.hpp>
 #include <drivers/passthrough/vtd/probe.hpp>
@@ -26,7 +27,11 @@ constexpr PhysicalAddress rmrr_base = VtdPlatform::tables + 0x10000;
 
 class DmaSelftestTest : public ::testing::Test {
 protected:
-    void SetUp() override { vtd::clear_rmrr_option(); }
+    // The option lists are process-wide; a test starts with none.
+    void SetUp() override {
+        vtd::clear_rmrr_option();
+        amd::clear_ivmd_option_regions();
+    }
     void TearDown() override { vtd::reset_probe(); }
 
     void set_up(DmarBuilder dmar = VtdPlatform::qemu_dmar().reserved(rmrr_base, rmrr_base + 0x1fff,

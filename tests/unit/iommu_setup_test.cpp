@@ -6,6 +6,7 @@
 #include "support/log_capture.hpp"
 #include "support/vtd_platform.hpp"
 
+#include <drivers/passthrough/amd/ivmd_option.hpp>
 #include <drivers/passthrough/amd/probe.hpp>
 #include <drivers/passthrough/iommu_setup.hpp>
 #include <drivers/passthrough/iommu_vendor.hpp>
@@ -31,7 +32,11 @@ constexpr PhysicalAddress rmrr_base = VtdPlatform::tables + 0x10000;
 
 class IommuSetupTest : public ::testing::Test {
 protected:
-    void SetUp() override { vtd::clear_rmrr_option(); }
+    // The option lists are process-wide; a test starts with none.
+    void SetUp() override {
+        vtd::clear_rmrr_option();
+        amd::clear_ivmd_option_regions();
+    }
     void TearDown() override {
         vtd::reset_probe();
         vtd::clear_rmrr_option();
@@ -163,6 +168,10 @@ TEST_F(IommuSetupTest, PassThroughContextEntriesWhenTheUnitOffersIt) {
     EXPECT_TRUE(setup->mapped_read_write().empty());
     EXPECT_TRUE(reaches(VtdPlatform::hypervisor_page, true));
     EXPECT_TRUE(log.contains("devices: 0 translated, 3 passed through, 0 unprotected"));
+    // Said plainly, as a warning.
+    EXPECT_EQ(log.count_warnings("dom0-iommu=passthrough: 3 devices of the hardware domain are not restricted: their "
+                                 "DMA reaches all memory untranslated, the hypervisor's included"),
+              1u);
 }
 
 TEST_F(IommuSetupTest, PassThroughWithoutEcapPtFallsBackToTheRelaxedMap) {
@@ -171,6 +180,7 @@ TEST_F(IommuSetupTest, PassThroughWithoutEcapPtFallsBackToTheRelaxedMap) {
     ASSERT_TRUE(run().ok());
     EXPECT_EQ(setup->policy().mode, HardwareDomainIommuMode::relaxed);
     EXPECT_TRUE(log.contains("vtd0 at 0xfed90000 cannot pass DMA through untranslated"));
+    EXPECT_FALSE(log.contains("not restricted"));  // nothing was passed through after all
     EXPECT_FALSE(reaches(VtdPlatform::hypervisor_page));
     EXPECT_TRUE(reaches(setup->hardware_domain_memory()[0].start));
 }

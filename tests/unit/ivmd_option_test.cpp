@@ -152,15 +152,19 @@ TEST(IvmdOption, IsRegisteredWithTheCommandLine) {
     EXPECT_EQ(found->kind, cmdline::ParameterKind::custom);
     EXPECT_EQ(found->handler, &handle_ivmd_option);
 
-    const size_t before = ivmd_option_regions().size();
+    // The process-wide list is left empty for the tests that follow in the
+    // same process (the AMD probe adds whatever it holds).
+    clear_ivmd_option_regions();
     CapturingReporter reporter;
     cmdline::parse_registered("ivmd=abc-abd=0:4.0", reporter);
     EXPECT_TRUE(reporter.warnings.empty());
-    ASSERT_EQ(ivmd_option_regions().size(), before + 1);
-    const IvmdRegion& region = ivmd_option_regions().regions()[before];
+    ASSERT_EQ(ivmd_option_regions().size(), 1u);
+    const IvmdRegion& region = ivmd_option_regions().regions()[0];
     EXPECT_EQ(region.start, 0xabc000u);
     EXPECT_EQ(region.length, 0x2000u);
     EXPECT_EQ(region.first_device, 0x0020);
+    clear_ivmd_option_regions();
+    EXPECT_EQ(ivmd_option_regions().size(), 0u);
 }
 
 }  // namespace

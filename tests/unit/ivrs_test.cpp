@@ -12,6 +12,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -443,31 +444,71 @@ TEST(Ivrs, MalformedMemoryDefinitions) {
     IvrsBuilder builder;
     const uint8_t unity_rw = ivmd_flags::unity | ivmd_flags::read | ivmd_flags::write;
     builder.ivmd(0x20, unity_rw, 0, 0, 0xd0000000, 0);             // 0x30 zero length
-    builder.ivmd(0x20, unity_rw, 0, 0, 0xd0000800, 0x1000);        // 0x50 misaligned start
-    builder.ivmd(0x21, unity_rw, 0x10, 0, 0xd0000000, 0x1800);     // 0x70 misaligned length
-    builder.ivmd(0x20, ivmd_flags::read, 0, 0, 0xd0000000, 0x1000);  // 0x90 no Unity, no ExclusionRange
-    builder.ivmd(0x20, ivmd_flags::unity, 0, 0, 0xd0000000, 0x1000);  // 0xb0 no access
-    builder.ivmd(0x22, unity_rw, 0x20, 0x10, 0xd0000000, 0x1000);  // 0xd0 reversed device range
-    builder.ivmd(0x20, unity_rw, 0, 0, 0xffff'ffff'ffff'f000, 0x2000);  // 0xf0 beyond 2^52
-    builder.ivmd(0x20, unity_rw, 0, 0, 0xd0000000, 0x1000);        // 0x110 good
+    builder.ivmd(0x20, ivmd_flags::read, 0, 0, 0xd0000000, 0x1000);  // 0x50 no Unity, no ExclusionRange
+    builder.ivmd(0x20, ivmd_flags::unity, 0, 0, 0xd0000000, 0x1000);  // 0x70 no access
+    builder.ivmd(0x22, unity_rw, 0x20, 0x10, 0xd0000000, 0x1000);  // 0x90 reversed device range
+    builder.ivmd(0x20, unity_rw, 0, 0, 0xffff'ffff'ffff'f000, 0x2000);  // 0xb0 beyond 2^52
+    builder.ivmd(0x20, unity_rw, 0, 0, 0x000f'ffff'ffff'f800, 0x800);   // 0xd0 misaligned, ends at 2^52: kept, rounded
+    builder.ivmd(0x20, unity_rw, 0, 0, 0xd0000000, 0x1000);        // 0xf0 good
     const Parsed parsed = parse(builder.bytes());
     EXPECT_EQ(parsed.warnings,
               (std::vector<std::string>{
                   warning("IVRS at 0x7fe00000 offset 0x30: IVMD type 0x20: zero length at 0xd0000000, ignored"),
-                  warning("IVRS at 0x7fe00000 offset 0x50: IVMD type 0x20: start 0xd0000800 or length 0x1000 is not "
-                          "4 KiB aligned, ignored"),
-                  warning("IVRS at 0x7fe00000 offset 0x70: IVMD type 0x21: start 0xd0000000 or length 0x1800 is not "
-                          "4 KiB aligned, ignored"),
-                  warning("IVRS at 0x7fe00000 offset 0x90: IVMD type 0x20: flags 0x02 set neither Unity nor "
+                  warning("IVRS at 0x7fe00000 offset 0x50: IVMD type 0x20: flags 0x02 set neither Unity nor "
                           "ExclusionRange, ignored"),
-                  warning("IVRS at 0x7fe00000 offset 0xb0: IVMD type 0x20: unity mapping at 0xd0000000 grants neither "
+                  warning("IVRS at 0x7fe00000 offset 0x70: IVMD type 0x20: unity mapping at 0xd0000000 grants neither "
                           "read (IR) nor write (IW), ignored"),
-                  warning("IVRS at 0x7fe00000 offset 0xd0: IVMD type 0x22: device range 0x0020-0x0010 ends before it "
+                  warning("IVRS at 0x7fe00000 offset 0x90: IVMD type 0x22: device range 0x0020-0x0010 ends before it "
                           "starts, ignored"),
-                  warning("IVRS at 0x7fe00000 offset 0xf0: IVMD type 0x20: 0xfffffffffffff000+0x2000 reaches above "
-                          "2^52, ignored")}));
-    ASSERT_EQ(parsed.description->ivmd_regions().size(), 1u);
-    EXPECT_EQ(parsed.description->ivmd_regions()[0].origin_offset, 0x110u);
+                  warning("IVRS at 0x7fe00000 offset 0xb0: IVMD type 0x20: 0xfffffffffffff000+0x2000 reaches above "
+                          "2^52, ignored"),
+                  warning("IVRS at 0x7fe00000 offset 0xd0: IVMD type 0x20: 0xffffffffff800+0x800 is not whole 4 KiB "
+                          "pages; rounded outward to 0xffffffffff000-0xfffffffffffff")}));
+    EXPECT_EQ(parsed.description->rejected_count(), 5u);
+    EXPECT_EQ(parsed.description->rounded_count(), 1u);
+    ASSERT_EQ(parsed.description->ivmd_regions().size(), 2u);
+    EXPECT_EQ(parsed.description->ivmd_regions()[0].end(), uint64_t{1} << 52);
+    EXPECT_EQ(parsed.description->ivmd_regions()[1].origin_offset, 0xf0u);
+}
+
+// 5.2.2.3 asks for a 4 KiB aligned start and length. A block that is not
+// whole pages (one real laptop's table has five 22h blocks of length 1) is
+// kept as every page it touches, with a warning, not dropped.
+TEST(Ivrs, MemoryDefinitionsThatAreNotWholePagesAreRoundedOutward) {
+    IvrsBuilder builder;
+    const uint8_t unity_rw = ivmd_flags::unity | ivmd_flags::read | ivmd_flags::write;
+    builder.ivmd(0x22, unity_rw, 0x0300, 0x0307, 0x9618e000, 1);  // 0x30 one byte: its page
+    builder.ivmd(0x20, unity_rw, 0, 0, 0xd0000800, 0x1000);       // 0x50 straddles two pages
+    builder.ivmd(0x21, unity_rw, 0x10, 0, 0xd0010000, 0x1800);    // 0x70 one and a half pages
+    builder.ivmd(0x21, unity_rw, 0x10, 0, 0xd0020fff, 2);         // 0x90 last byte of a page, first of the next
+    builder.ivmd(0x20, unity_rw, 0, 0, 0xd0030000, 0x3000);       // 0xb0 whole pages: unchanged, no warning
+    const Parsed parsed = parse(builder.bytes());
+    EXPECT_EQ(parsed.warnings,
+              (std::vector<std::string>{
+                  warning("IVRS at 0x7fe00000 offset 0x30: IVMD type 0x22: 0x9618e000+0x1 is not whole 4 KiB pages; "
+                          "rounded outward to 0x9618e000-0x9618efff"),
+                  warning("IVRS at 0x7fe00000 offset 0x50: IVMD type 0x20: 0xd0000800+0x1000 is not whole 4 KiB "
+                          "pages; rounded outward to 0xd0000000-0xd0001fff"),
+                  warning("IVRS at 0x7fe00000 offset 0x70: IVMD type 0x21: 0xd0010000+0x1800 is not whole 4 KiB "
+                          "pages; rounded outward to 0xd0010000-0xd0011fff"),
+                  warning("IVRS at 0x7fe00000 offset 0x90: IVMD type 0x21: 0xd0020fff+0x2 is not whole 4 KiB "
+                          "pages; rounded outward to 0xd0020000-0xd0021fff")}));
+    EXPECT_EQ(parsed.description->rejected_count(), 0u);
+    EXPECT_EQ(parsed.description->rounded_count(), 4u);
+    const Span<const IvmdRegion> regions = parsed.description->ivmd_regions();
+    ASSERT_EQ(regions.size(), 5u);
+    const std::pair<uint64_t, uint64_t> expected[] = {{0x9618e000, 0x1000},
+                                                      {0xd0000000, 0x2000},
+                                                      {0xd0010000, 0x2000},
+                                                      {0xd0020000, 0x2000},
+                                                      {0xd0030000, 0x3000}};
+    for (size_t index = 0; index < regions.size(); ++index) {
+        EXPECT_EQ(regions[index].start, expected[index].first) << index;
+        EXPECT_EQ(regions[index].length, expected[index].second) << index;
+    }
+    EXPECT_EQ(regions[0].scope, IvmdScope::device_range);
+    EXPECT_EQ(regions[0].first_device, 0x0300);
+    EXPECT_EQ(regions[0].last_device, 0x0307);
 }
 
 TEST(Ivrs, BlockLengthsThatCannotBeTrusted) {

@@ -6,6 +6,7 @@
 // its seed; PV_PAGE_TYPES_SEED=<n> replays one seed.
 #include "support/pv_machine.hpp"
 #include "support/pv_page_model.hpp"
+#include "support/test_effort.hpp"
 
 #include <gtest/gtest.h>
 
@@ -280,7 +281,7 @@ TEST(PvPageTypesRandom, EngineMatchesTheReferenceModel) {
     std::vector<uint64_t> seeds;
     if (const char* replay = std::getenv("PV_PAGE_TYPES_SEED")) seeds.push_back(std::strtoull(replay, nullptr, 0));
     else
-        for (uint64_t seed = 1; seed <= 24; ++seed) seeds.push_back(seed * 0x9e37'79b9);
+        for (uint64_t seed = 1; seed <= scaled_by_effort(24); ++seed) seeds.push_back(seed * 0x9e37'79b9);
     for (uint64_t seed : seeds) {
         SCOPED_TRACE("replay with PV_PAGE_TYPES_SEED=" + std::to_string(seed));
         RandomRun run(seed);

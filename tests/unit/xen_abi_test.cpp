@@ -278,11 +278,19 @@ TEST(XenAbi, E820EntryIsTheTwentyByteBiosDescriptor) {
     xen::e820entry entries[2];
     ASSERT_EQ(sizeof entries, sizeof bytes);
     std::memcpy(entries, bytes, sizeof entries);
-    EXPECT_EQ(entries[0].addr, 0x9f000u);
-    EXPECT_EQ(entries[0].type, xen::E820_RESERVED);
-    EXPECT_EQ(entries[1].addr, 0x100000u);
-    EXPECT_EQ(entries[1].size, 0x3ff00000u);
-    EXPECT_EQ(entries[1].type, xen::E820_RAM);
+    // The second entry's 64-bit fields are only 4-byte aligned: they are read
+    // into values (EXPECT_EQ would bind a misaligned reference, which UBSan
+    // reports).
+    const uint64_t first_address = entries[0].addr;
+    const uint32_t first_type = entries[0].type;
+    const uint64_t second_address = entries[1].addr;
+    const uint64_t second_size = entries[1].size;
+    const uint32_t second_type = entries[1].type;
+    EXPECT_EQ(first_address, 0x9f000u);
+    EXPECT_EQ(first_type, xen::E820_RESERVED);
+    EXPECT_EQ(second_address, 0x100000u);
+    EXPECT_EQ(second_size, 0x3ff00000u);
+    EXPECT_EQ(second_type, xen::E820_RAM);
 }
 
 // Sizes a guest kernel compiled against Xen's headers sees on x86-64.

@@ -139,6 +139,8 @@ void parse_ivmd_option(StringView value, cmdline::Reporter& reporter, IvmdOption
 
 const IvmdOptionRegions& ivmd_option_regions() { return option_regions; }
 
+void clear_ivmd_option_regions() { option_regions.clear(); }
+
 void handle_ivmd_option(StringView, StringView value, cmdline::Reporter& reporter) {
     parse_ivmd_option(value, reporter, option_regions);
 }

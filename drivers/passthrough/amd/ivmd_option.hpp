@@ -56,4 +56,8 @@ void parse_ivmd_option(StringView value, cmdline::Reporter& reporter, IvmdOption
 // The registered handler itself (SLUICE_CUSTOM_PARAMETER("ivmd", ...)).
 void handle_ivmd_option(StringView option, StringView value, cmdline::Reporter& reporter);
 
+// Forgets every ivmd= region (host tests run many command lines in one
+// process; the image parses its line once).
+void clear_ivmd_option_regions();
+
 }  // namespace sluice::amd

@@ -131,6 +131,7 @@ void IvrsDescription::reset() {
     iv_info_ = IvInfo{};
     table_address_ = 0;
     rejected_count_ = 0;
+    rounded_count_ = 0;
     unit_count_ = 0;
     device_setting_count_ = 0;
     special_device_count_ = 0;
@@ -209,8 +210,13 @@ private:
     void reject(size_t offset, const char* subject, const char* pattern, ...) __attribute__((format(printf, 4, 5)));
     void reject_entry(size_t offset, uint8_t type, const char* pattern, ...) __attribute__((format(printf, 4, 5)));
     void reject_block(size_t offset, uint8_t type, const char* pattern, ...) __attribute__((format(printf, 4, 5)));
-    void report(size_t offset, const char* subject, const char* ending, const char* pattern,
+    // A warning about a block that is kept in a corrected form (counted in
+    // rounded_count(), not as a rejection).
+    void correct_block(size_t offset, uint8_t type, const char* pattern, ...) __attribute__((format(printf, 4, 5)));
+    void report(size_t offset, const char* subject, const char* ending, size_t& counter, const char* pattern,
                 __builtin_va_list arguments);
+    void report_block(size_t offset, uint8_t type, const char* ending, size_t& counter, const char* pattern,
+                      __builtin_va_list arguments);
 
     Span<const uint8_t> table_;
     PhysicalAddress address_;
@@ -221,19 +227,19 @@ private:
     size_t choice_count_ = 0;
 };
 
-void IvrsParser::report(size_t offset, const char* subject, const char* ending, const char* pattern,
+void IvrsParser::report(size_t offset, const char* subject, const char* ending, size_t& counter, const char* pattern,
                         __builtin_va_list arguments) {
     char reason[160];
     format_arguments(reason, sizeof reason, pattern, arguments);
     logger.warning("IVRS at 0x%llx offset 0x%zx: %s: %s%s", static_cast<unsigned long long>(address_), offset,
                    subject, reason, ending);
-    ++description_.rejected_count_;
+    ++counter;
 }
 
 void IvrsParser::reject(size_t offset, const char* subject, const char* pattern, ...) {
     __builtin_va_list arguments;
     __builtin_va_start(arguments, pattern);
-    report(offset, subject, ", ignored", pattern, arguments);
+    report(offset, subject, ", ignored", description_.rejected_count_, pattern, arguments);
     __builtin_va_end(arguments);
 }
 
@@ -243,16 +249,28 @@ void IvrsParser::reject_entry(size_t offset, uint8_t type, const char* pattern, 
            describe(static_cast<DeviceEntryType>(type)));
     __builtin_va_list arguments;
     __builtin_va_start(arguments, pattern);
-    report(offset, subject, ", ignored", pattern, arguments);
+    report(offset, subject, ", ignored", description_.rejected_count_, pattern, arguments);
     __builtin_va_end(arguments);
 }
 
-void IvrsParser::reject_block(size_t offset, uint8_t type, const char* pattern, ...) {
+void IvrsParser::report_block(size_t offset, uint8_t type, const char* ending, size_t& counter, const char* pattern,
+                              __builtin_va_list arguments) {
     char subject[32];
     format(subject, sizeof subject, "%s type 0x%02x", block_kind(type), type);
+    report(offset, subject, ending, counter, pattern, arguments);
+}
+
+void IvrsParser::reject_block(size_t offset, uint8_t type, const char* pattern, ...) {
     __builtin_va_list arguments;
     __builtin_va_start(arguments, pattern);
-    report(offset, subject, ", ignored", pattern, arguments);
+    report_block(offset, type, ", ignored", description_.rejected_count_, pattern, arguments);
+    __builtin_va_end(arguments);
+}
+
+void IvrsParser::correct_block(size_t offset, uint8_t type, const char* pattern, ...) {
+    __builtin_va_list arguments;
+    __builtin_va_start(arguments, pattern);
+    report_block(offset, type, "", description_.rounded_count_, pattern, arguments);
     __builtin_va_end(arguments);
 }
 
@@ -600,11 +618,6 @@ void IvrsParser::parse_ivmd(size_t offset) {
         reject_block(offset, block.type, "zero length at 0x%llx", static_cast<unsigned long long>(start));
         return;
     }
-    if (!is_aligned(start, page_size) || !is_aligned(length, page_size)) {
-        reject_block(offset, block.type, "start 0x%llx or length 0x%llx is not 4 KiB aligned",
-                     static_cast<unsigned long long>(start), static_cast<unsigned long long>(length));
-        return;
-    }
     if (start >= physical_address_limit || length > physical_address_limit - start) {
         reject_block(offset, block.type, "0x%llx+0x%llx reaches above 2^52", static_cast<unsigned long long>(start),
                      static_cast<unsigned long long>(length));
@@ -616,9 +629,24 @@ void IvrsParser::parse_ivmd(size_t offset) {
         return;
     }
 
+    // 5.2.2.3 gives the start address and the length in bytes and asks for
+    // both to be 4 KiB aligned. Real firmware does not always comply (one
+    // laptop's table has five 22h blocks of length 1 for pages its devices
+    // use). The block still says the devices reach that memory, and an IOMMU
+    // maps whole pages, so the region becomes every page the block touches:
+    // rounded outward, never dropped (dropping it would make the device fault
+    // on memory the firmware says it needs). Nothing above 2^52 can result.
+    const PhysicalAddress first_byte = align_down(start, page_size);
+    const PhysicalAddress end = align_up(start + length, page_size);
+    if (first_byte != start || end != start + length) {
+        correct_block(offset, block.type, "0x%llx+0x%llx is not whole 4 KiB pages; rounded outward to 0x%llx-0x%llx",
+                      static_cast<unsigned long long>(start), static_cast<unsigned long long>(length),
+                      static_cast<unsigned long long>(first_byte), static_cast<unsigned long long>(end - 1));
+    }
+
     IvmdRegion region;
-    region.start = start;
-    region.length = length;
+    region.start = first_byte;
+    region.length = end - first_byte;
     region.segment = block.pci_segment_group;
     switch (static_cast<IvrsBlockType>(block.type)) {
     case IvrsBlockType::memory_definition_one:

@@ -377,6 +377,9 @@ public:
 
     // Blocks and entries rejected with a warning (for tests and a summary line).
     [[nodiscard]] size_t rejected_count() const { return rejected_count_; }
+    // IVMDs whose start or length was not whole 4 KiB pages, kept rounded
+    // outward to the pages they touch, each with a warning.
+    [[nodiscard]] size_t rounded_count() const { return rounded_count_; }
 
     // The highest device ID named for any unit of the segment, for sizing the
     // segment's device table; empty when no unit covers the segment.
@@ -399,6 +402,7 @@ private:
     IvInfo iv_info_;
     PhysicalAddress table_address_ = 0;
     size_t rejected_count_ = 0;
+    size_t rounded_count_ = 0;
 
     IommuUnit units_[unit_capacity];
     size_t unit_count_ = 0;
@@ -419,7 +423,9 @@ private:
 // Fails (Error::malformed, after one warning) only when nothing can be used:
 // a wrong signature, a length shorter than the 48-byte header or longer than
 // the bytes given. Everything else is rejected block by block, entry by
-// entry, and counted in rejected_count().
+// entry, and counted in rejected_count(); the one exception is an IVMD whose
+// start or length is not whole 4 KiB pages, which is kept rounded outward
+// with a warning and counted in rounded_count().
 //
 // Where the table has IVHDs of several types for the same IOMMU (same
 // segment and IOMMU device ID), only those of the highest type this parser
