@@ -4,6 +4,7 @@
 #include "arch/x86/clock.hpp"
 #include "arch/x86/console.hpp"
 #include "arch/x86/cpu.hpp"
+#include "arch/x86/cpuid_policy.hpp"
 #include "arch/x86/descriptors.hpp"
 #include "arch/x86/interrupts.hpp"
 #include "arch/x86/paging.hpp"
@@ -93,17 +94,7 @@ void Hooks::switch_mode(bool) {
     set_guest_port_access(io_ports_allowed(dom0.vcpu));
 }
 
-const char* shutdown_reason_name(unsigned reason) {
-    switch (reason) {
-    case xen::SHUTDOWN_poweroff: return "poweroff";
-    case xen::SHUTDOWN_reboot: return "reboot";
-    case xen::SHUTDOWN_suspend: return "suspend";
-    case xen::SHUTDOWN_crash: return "crash";
-    case xen::SHUTDOWN_watchdog: return "watchdog";
-    case xen::SHUTDOWN_soft_reset: return "soft_reset";
-    default: return "unknown";
-    }
-}
+using hypercall::shutdown_reason_name;
 
 // Whole seconds and the remainder separately, so no product overflows 64
 // bits for any TSC below 18 GHz (and no 128-bit division is needed).
@@ -426,25 +417,13 @@ bool emulate_pci_configuration(uint16_t port, unsigned size, bool read, Interrup
 void emulate_cpuid(InterruptFrame& frame) {
     const uint32_t leaf = static_cast<uint32_t>(frame.rax);
     const uint32_t subleaf = static_cast<uint32_t>(frame.rcx);
-    CpuidResult result{};
-    if (leaf >= 0x40000000 && leaf < 0x40010000) {
-        // The hypervisor leaves (Xen's layout, base 0x40000000): signature
-        // "XenVMMXenVMM" and the last leaf; the version; the hypercall
-        // page count and MSR.
-        switch (leaf) {
-        case 0x40000000: result = CpuidResult{0x40000002, 0x566e6558, 0x65584d4d, 0x4d4d566e}; break;
-        case 0x40000001: result = CpuidResult{(4u << 16) | 17u, 0, 0, 0}; break;
-        case 0x40000002: result = CpuidResult{1, 0x40000000, 0, 0}; break;
-        default: break;
-        }
+    CpuidValues result{};
+    if (is_hypervisor_leaf(leaf)) {
+        result = hypervisor_leaf(leaf, subleaf, GuestKind::pv, dom0.vcpu.domain_id, 0);
     } else {
-        result = cpuid(leaf, subleaf);
-        if (leaf == 1) {
-            result.ecx |= 1u << 31;    // hypervisor present
-            result.ecx &= ~(1u << 5);  // no VMX for the guest
-        } else if (leaf == 0x80000001) {
-            result.ecx &= ~(1u << 2);  // no SVM for the guest
-        }
+        const CpuidResult host = cpuid(leaf, subleaf);
+        result = CpuidValues{host.eax, host.ebx, host.ecx, host.edx};
+        adjust_host_leaf(leaf, result, GuestKind::pv);
     }
     frame.rax = result.eax;
     frame.rbx = result.ebx;
