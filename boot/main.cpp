@@ -13,6 +13,7 @@
 #include "arch/x86/interrupts.hpp"
 #include "arch/x86/paging.hpp"
 #include "arch/x86/shutdown.hpp"
+#include "arch/x86/hvm/dom0.hpp"
 #include "arch/x86/pv/dom0.hpp"
 #include "boot/boot_information.hpp"
 #include "boot/dom0_command_line.hpp"
@@ -252,6 +253,13 @@ extern "C" [[noreturn]] void sluice_main(uint32_t boot_magic, uint32_t boot_info
     inputs.hypervisor_memory = &hypervisor_memory;
     inputs.available_bytes = page_allocator.statistics().free_pages * page_size;
     inputs.hardware_domain = passthrough::hardware_domain_options();
+    // A PVH dom0's p2m is walked by the processor's nested paging: 1 GiB
+    // leaves when CPUID Fn8000_0001 EDX[Page1GB] says so, output up to
+    // MAXPHYADDR (Fn8000_0008 EAX[7:0]).
+    if (x86::cpuid(0x80000000).eax >= 0x80000008) {
+        const bool leaves_1g = (x86::cpuid(0x80000001).edx & (1u << 26)) != 0;
+        inputs.translated_p2m.npt = p2m::NptFormat(leaves_1g, x86::cpuid(0x80000008).eax & 0xff);
+    }
     const uint64_t setup_started = x86::clock().nanoseconds();
     const Status iommu_ready = iommu_setup.run(platform, inputs);
     const uint64_t iommu_setup_nanoseconds = x86::clock().nanoseconds() - setup_started;
@@ -276,7 +284,7 @@ extern "C" [[noreturn]] void sluice_main(uint32_t boot_magic, uint32_t boot_info
     if (truncated || kernel.string_truncated)
         boot_logger.warning("dom0 command line cut to %zu bytes", sizeof dom0_command_line - 1);
     boot_logger.info("dom0 command line: \"%s\"", dom0_command_line);
-    x86::pv::Dom0Boot dom0;
+    x86::Dom0Boot dom0;
     dom0.kernel = kernel.start;
     dom0.kernel_length = kernel.end - kernel.start;
     if (boot_information.module_count > 1) {
@@ -293,5 +301,13 @@ extern "C" [[noreturn]] void sluice_main(uint32_t boot_magic, uint32_t boot_info
     dom0.allocator = &page_allocator;
     dom0.setup_started = setup_started;
     dom0.iommu_setup_nanoseconds = iommu_setup_nanoseconds;
+    // The RSDP dom0 may read where it lies: in firmware memory, not in a
+    // boot loader's copy inside the hypervisor's RAM.
+    if (boot_information.rsdp_address) {
+        const MemoryRegion* region = memory_map.find(*boot_information.rsdp_address);
+        if (region == nullptr || region->type != MemoryType::ram) dom0.rsdp = *boot_information.rsdp_address;
+    }
+    if (passthrough::hardware_domain_options().kind == passthrough::HardwareDomainKind::pvh)
+        x86::hvm::boot_pvh_dom0(dom0);
     x86::pv::boot_pv_dom0(dom0);
 }

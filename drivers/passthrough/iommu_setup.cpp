@@ -265,8 +265,13 @@ Status IommuSetup::create_domain(const Platform& platform, DomainConfiguration c
     if (!coherent && platform.cache != nullptr)
         memory = new (write_back_storage_) WriteBackMemory(platform.memory, *platform.cache);
     configuration.id = 0;
-    configuration.kind = DomainKind::pv;
-    configuration.p2m = P2mTableKind::none;
+    // A PVH hardware domain is translated: its p2m (NPT or EPT, from the
+    // virtualization the processor offers) maps its RAM, and identity_map
+    // writes the policy's ranges into the p2m and the IOMMU alike.
+    const bool translated = policy_.kind == HardwareDomainKind::pvh;
+    configuration.kind = translated ? DomainKind::pvh : DomainKind::pv;
+    configuration.p2m = translated ? translated_p2m_.kind : P2mTableKind::none;
+    if (translated) configuration.npt = translated_p2m_.npt;
     configuration.identity_regions = Span<IdentityRegion>(identity_regions_, identity_region_capacity);
     Result<Domain> created = Domain::create(configuration, *memory, platform.allocator);
     if (!created.ok()) {
@@ -384,16 +389,11 @@ Status IommuSetup::continue_without_protection(const Platform& platform, const S
 
 Status IommuSetup::run(const Platform& given, const SetupInputs& inputs) {
     const IommuOptions& options = given.options;
-    HardwareDomainKind kind = inputs.hardware_domain.kind;
-    if (kind == HardwareDomainKind::pvh) {
-        logger.warning("dom0=pvh: a PVH hardware domain is not built yet; setting up a PV one in strict mode, which "
-                       "maps no more for its devices");
-        kind = HardwareDomainKind::pv;
-    }
+    const HardwareDomainKind kind = inputs.hardware_domain.kind;
     const Result<HardwareDomainPolicy> policy = resolve_hardware_domain_policy(options, kind);
     if (!policy.ok()) return policy.error();
     policy_ = policy.value();
-    if (inputs.hardware_domain.kind == HardwareDomainKind::pvh) policy_.mode = HardwareDomainIommuMode::strict;
+    translated_p2m_ = inputs.translated_p2m;
 
     if (!options.enabled) {
         state_ = ProtectionState::disabled;

@@ -44,6 +44,13 @@ struct SetupInputs {
     // Bytes of RAM free for domains (dom0_mem= is computed from it).
     uint64_t available_bytes = 0;
     HardwareDomainOptions hardware_domain{};
+    // The p2m a translated (PVH) hardware domain gets: the format the
+    // processor's nested paging walks.
+    struct TranslatedP2m {
+        P2mTableKind kind = P2mTableKind::npt;
+        p2m::NptFormat npt{false, 48};
+    };
+    TranslatedP2m translated_p2m{};
 };
 
 // The pages the IOMMU structures come from (root, context and device tables,
@@ -161,6 +168,7 @@ private:
     UnitRegistry units_{};
     ReservedRegionList reserved_{};
     HardwareDomainPolicy policy_{};
+    SetupInputs::TranslatedP2m translated_p2m_{};
     bool passthrough_ = false;
     MemoryMap trimmed_map_{};
 

@@ -1,0 +1,181 @@
+#include "arch/x86/hvm/dom0.hpp"
+
+#include "arch/x86/clock.hpp"
+#include "arch/x86/hvm/guest_memory.hpp"
+#include "arch/x86/hvm/pvh_build.hpp"
+#include "arch/x86/hvm/svm/run.hpp"
+#include "arch/x86/hvm/svm/svm.hpp"
+#include "arch/x86/paging.hpp"
+#include "arch/x86/shutdown.hpp"
+
+#include <drivers/passthrough/domain.hpp>
+#include <mm/page_allocator.hpp>
+#include <public/xen.hpp>
+
+#include <sluice/log.hpp>
+#include <sluice/new.hpp>
+#include <sluice/utility.hpp>
+
+namespace sluice::x86::hvm {
+namespace {
+
+constexpr Logger logger{"dom0"};
+
+// The domain's p2m, the one place this builder and the run loop reach it
+// (passthrough::Domain's p2m_map / p2m_lookup).
+class DomainPhysicalMap final : public GuestPhysicalMap {
+public:
+    explicit DomainPhysicalMap(passthrough::Domain& domain) : domain_(&domain) {}
+
+    [[nodiscard]] Optional<PhysicalAddress> ram(uint64_t address, bool write) const override {
+        const Optional<paging::Mapping<p2m::P2mAttributes>> mapping = domain_->p2m_lookup(address);
+        if (!mapping.has_value()) return {};
+        const p2m::P2mAttributes& attributes = mapping.value().attributes;
+        if (attributes.type != p2m::P2mType::ram) return {};
+        if (write ? !paging::allows_write(attributes.access) : !paging::allows_read(attributes.access)) return {};
+        return mapping.value().output + (address - mapping.value().input);
+    }
+
+    // Maps [guest, guest + length) to machine frames from `machine`.
+    [[nodiscard]] Status map_ram(uint64_t guest, uint64_t length, PhysicalAddress machine, paging::Batch& batch) {
+        return domain_->p2m_map(guest, length, machine,
+                                p2m::P2mAttributes{paging::Access::read_write, p2m::P2mType::ram},
+                                domain_->allocator(), batch);
+    }
+
+private:
+    passthrough::Domain* domain_;
+};
+
+class Writer final : public GuestPhysicalWriter {
+public:
+    explicit Writer(const DomainPhysicalMap& map) : map_(&map) {}
+    [[nodiscard]] Status write(uint64_t guest_physical, const void* source, size_t length) override {
+        return HvmGuestMemory(direct_map(), *map_, PagingState{}).write_physical(guest_physical, source, length);
+    }
+    [[nodiscard]] Status zero(uint64_t guest_physical, uint64_t length) override {
+        static const uint8_t zeros[256] = {};
+        while (length != 0) {
+            const size_t chunk = static_cast<size_t>(min<uint64_t>(length, sizeof zeros));
+            SLUICE_TRY(write(guest_physical, zeros, chunk));
+            guest_physical += chunk;
+            length -= chunk;
+        }
+        return success();
+    }
+
+private:
+    const DomainPhysicalMap* map_;
+};
+
+alignas(DomainPhysicalMap) unsigned char physical_map_storage[sizeof(DomainPhysicalMap)];
+MemoryMap guest_memory_map;
+svm::SvmFeatures features;
+svm::SvmGuestStart start;
+
+// Backs every RAM range of the guest map with dom0's machine ranges, in
+// order. Returns how many pages ended up 1:1 (guest-physical = machine).
+uint64_t back_guest_ram(DomainPhysicalMap& map, const passthrough::RangeSet& machine, paging::Batch& batch) {
+    const passthrough::AddressRange* next = machine.begin();
+    uint64_t offset = 0;
+    uint64_t identical = 0;
+    for (const MemoryRegion& region : guest_memory_map.regions()) {
+        if (region.type != MemoryType::ram) continue;
+        for (uint64_t done = 0; done < region.length;) {
+            if (next == machine.end()) finish_fail("dom0 build: fewer machine frames than guest RAM (a builder bug)");
+            const uint64_t length = min(region.length - done, next->length() - offset);
+            const uint64_t guest = region.base + done;
+            const PhysicalAddress frames = next->start + offset;
+            const Status mapped = map.map_ram(guest, length, frames, batch);
+            if (!mapped.ok()) {
+                logger.error("cannot map guest-physical 0x%llx-0x%llx to machine 0x%llx: %s",
+                             static_cast<unsigned long long>(guest), static_cast<unsigned long long>(guest + length - 1),
+                             static_cast<unsigned long long>(frames), describe(mapped.error()));
+                finish_fail("dom0 build: the p2m could not map dom0's RAM");
+            }
+            if (guest == frames) identical += length / page_size;
+            done += length;
+            offset += length;
+            if (offset == next->length()) {
+                ++next;
+                offset = 0;
+            }
+        }
+    }
+    return identical;
+}
+
+}  // namespace
+
+void boot_pvh_dom0(const Dom0Boot& boot) {
+    const uint64_t build_started = clock().nanoseconds();
+    features = svm::detect();
+    svm::log_features(features);
+    if (!features.present || features.disabled_by_firmware || !features.nested_paging)
+        finish_fail("dom0=pvh needs AMD SVM with nested paging, which this processor does not offer (VMX is not "
+                    "supported yet)");
+    passthrough::IommuSetup& iommu = *boot.iommu;
+    passthrough::Domain* domain = iommu.hardware_domain();
+    if (domain == nullptr) finish_fail("dom0 build: the hardware domain has no memory");
+    if (domain->p2m_table_kind() != passthrough::P2mTableKind::npt)
+        finish_fail("dom0 build: the hardware domain was not created with a nested page table");
+    auto& allocator = static_cast<PhysicalPageAllocator&>(*boot.allocator);
+    const passthrough::RangeSet& machine = iommu.hardware_domain_memory();
+
+    // 1. The guest-physical map and its RAM.
+    const Result<MemoryMap> computed = compute_pvh_memory_map(*boot.memory_map, machine.total_length());
+    if (!computed.ok()) finish_fail("dom0 build: dom0's memory map: %s", describe(computed.error()));
+    guest_memory_map = computed.value();
+    auto* map = new (physical_map_storage) DomainPhysicalMap(*domain);
+    paging::Batch batch(domain->invalidation_targets());
+    const uint64_t identical = back_guest_ram(*map, machine, batch);
+    const Status committed = batch.commit();
+    if (!committed.ok()) finish_fail("dom0 build: committing the p2m: %s", describe(committed.error()));
+    for (const MemoryRegion& region : guest_memory_map.regions())
+        logger.info("guest-physical 0x%016llx-0x%016llx %s", static_cast<unsigned long long>(region.base),
+                    static_cast<unsigned long long>(region.end() - 1), describe(region.type));
+    logger.info("%llu MiB of RAM behind the p2m, %llu page%s 1:1 with machine frames",
+                static_cast<unsigned long long>(machine.total_length() / MiB), static_cast<unsigned long long>(identical),
+                identical == 1 ? "" : "s");
+
+    // 2. The kernel and the start-of-day structures.
+    PvhBuildInputs inputs;
+    inputs.kernel = Span<const uint8_t>(static_cast<const uint8_t*>(physical_to_virtual(boot.kernel)),
+                                        static_cast<size_t>(boot.kernel_length));
+    if (boot.initrd_length != 0)
+        inputs.initrd = Span<const uint8_t>(static_cast<const uint8_t*>(physical_to_virtual(boot.initrd)),
+                                            static_cast<size_t>(boot.initrd_length));
+    inputs.command_line = boot.command_line;
+    inputs.guest_memory_map = &guest_memory_map;
+    // The host's RSDP, at its host address (the firmware areas are
+    // identity-mapped); rewritten ACPI tables for dom0 are not built yet.
+    inputs.rsdp = boot.rsdp;
+    inputs.flags = xen::SIF_INITDOMAIN | xen::SIF_PRIVILEGED;
+    Writer writer(*map);
+    PvhBuildDiagnostic diagnostic;
+    const Result<PvhInitialState> built = build_pvh_dom0(inputs, writer, diagnostic);
+    if (!built.ok()) {
+        logger.error("%s", diagnostic.message);
+        finish_fail("dom0 build: %s", diagnostic.message);
+    }
+    const PvhInitialState& state = built.value();
+    logger.info("PVH kernel 0x%llx-0x%llx, entry 0x%x, start info 0x%x%s",
+                static_cast<unsigned long long>(state.kernel_start), static_cast<unsigned long long>(state.kernel_end - 1),
+                state.entry, state.start_info, state.initrd_length != 0 ? ", initrd as module 0" : "");
+
+    // 3. SVM.
+    const Status enabled = svm::enable(features, allocator);
+    if (!enabled.ok()) finish_fail("dom0 build: SVM could not be enabled: %s", describe(enabled.error()));
+    start.domain_id = domain->id();
+    start.entry = state.entry;
+    start.start_info = state.start_info;
+    start.nested_page_table = domain->p2m_root();
+    start.guest_physical = map;
+    start.features = &features;
+    start.allocator = &allocator;
+    start.hypervisor_command_line = boot.hypervisor_command_line;
+    logger.info("PVH build done in %llu us", static_cast<unsigned long long>((clock().nanoseconds() - build_started) / 1000));
+    svm::run_pvh_dom0_svm(start);
+}
+
+}  // namespace sluice::x86::hvm
