@@ -1,0 +1,231 @@
+// The PVH test kernel's checks (docs/pvh.md, docs/testing.md). It runs as the
+// hardware domain, entered through XEN_ELFNOTE_PHYS32_ENTRY, and checks what
+// Xen's PVH ABI promises: the entry state and hvm_start_info, the CPUID
+// leaves at 0x40000000, the hypercall page written on the MSR write, direct
+// VMMCALL, console_io, xen_version, -ENOSYS for the rest, the MSRs the
+// hypervisor emulates (RDTSCP's TSC_AUX, #GP for an unknown MSR). Then it
+// powers off through sched_op. With "tests=npf" on its command line it reads
+// a guest-physical address dom0 has no memory at, which must crash it.
+//
+// Freestanding; the ABI values are written out here from Xen's public headers
+// (start_info.h, xen.h, sched.h, version.h, features.h, cpuid.h).
+#include "console_runtime.hpp"
+
+extern "C" {
+extern uint8_t hypercall_page[4096];
+extern uint32_t entry_cr0;
+extern uint32_t entry_cr4;
+extern uint32_t entry_code_selector;
+extern uint64_t probe_recovery;
+extern uint64_t probe_fault_flag;
+long hypercall_raw(uint64_t number, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5);
+long hypercall_vmmcall(uint64_t number, uint64_t a1, uint64_t a2, uint64_t a3);
+uint64_t rdtscp_aux();
+uint64_t probe_rdmsr(uint32_t msr, bool* faulted);
+uint8_t probe_read8(uint64_t address);
+}
+
+namespace {
+
+using namespace guest;
+
+// xen.h
+constexpr uint64_t hypercall_xen_version = 17;
+constexpr uint64_t hypercall_console_io = 18;
+constexpr uint64_t hypercall_grant_table_op = 20;
+constexpr uint64_t hypercall_sched_op = 29;
+constexpr uint64_t consoleio_write = 0;
+constexpr uint64_t schedop_shutdown = 2;
+constexpr uint32_t sif_privileged = 1u << 0;
+constexpr uint32_t sif_initdomain = 1u << 1;
+constexpr long enosys = 38;
+// version.h
+constexpr uint64_t xenver_version = 0;
+constexpr uint64_t xenver_get_features = 6;
+// features.h
+constexpr uint32_t xenfeat_auto_translated_physmap = 2;
+
+// hvm/start_info.h
+struct hvm_start_info {
+    uint32_t magic;
+    uint32_t version;
+    uint32_t flags;
+    uint32_t nr_modules;
+    uint64_t modlist_paddr;
+    uint64_t cmdline_paddr;
+    uint64_t rsdp_paddr;
+    uint64_t memmap_paddr;
+    uint32_t memmap_entries;
+    uint32_t reserved;
+};
+struct hvm_memmap_table_entry {
+    uint64_t addr;
+    uint64_t size;
+    uint32_t type;
+    uint32_t reserved;
+};
+constexpr uint32_t start_magic = 0x336ec578;
+constexpr uint32_t memmap_ram = 1;
+constexpr uint32_t memmap_unusable = 5;
+
+struct xen_feature_info {
+    uint32_t submap_idx;
+    uint32_t submap;
+};
+
+long hypercall(uint64_t number, uint64_t a1 = 0, uint64_t a2 = 0, uint64_t a3 = 0) {
+    return hypercall_raw(number, a1, a2, a3, 0, 0);
+}
+
+void cpuid(uint32_t leaf, uint32_t* eax, uint32_t* ebx, uint32_t* ecx, uint32_t* edx) {
+    asm volatile("cpuid" : "=a"(*eax), "=b"(*ebx), "=c"(*ecx), "=d"(*edx) : "a"(leaf), "c"(0));
+}
+
+void write_msr(uint32_t msr, uint64_t value) {
+    asm volatile("wrmsr" : : "c"(msr), "a"(static_cast<uint32_t>(value)), "d"(static_cast<uint32_t>(value >> 32)));
+}
+
+bool hypercall_page_ready = false;
+
+void check_entry_state(const hvm_start_info* start) {
+    CHECK("entry: 32-bit protected mode, paging off, CR4 0", (entry_cr0 & 0x80000001) == 1 && entry_cr4 == 0,
+          "cr0 %x cr4 %x", entry_cr0, entry_cr4);
+    CHECK("start info: magic and version 1", start->magic == start_magic && start->version >= 1,
+          "magic %x version %u", start->magic, start->version);
+    CHECK("start info: SIF_INITDOMAIN | SIF_PRIVILEGED",
+          (start->flags & (sif_initdomain | sif_privileged)) == (sif_initdomain | sif_privileged), "flags %x",
+          start->flags);
+    const auto* map = reinterpret_cast<const hvm_memmap_table_entry*>(start->memmap_paddr);
+    uint64_t ram = 0;
+    for (uint32_t index = 0; index < start->memmap_entries; ++index)
+        if (map[index].type == memmap_ram) ram += map[index].size;
+    CHECK("start info: memory map with RAM at 0", start->memmap_entries > 0 && map[0].addr == 0 &&
+          map[0].type == memmap_ram && ram >= 16 * 1024 * 1024, "%u entries, %lu bytes of RAM", start->memmap_entries, ram);
+    const char* command_line = reinterpret_cast<const char*>(start->cmdline_paddr);
+    CHECK("start info: command line", start->cmdline_paddr != 0 && contains(command_line, 1024, "pvh-checks"),
+          "\"%s\"", start->cmdline_paddr != 0 ? command_line : "");
+}
+
+void check_cpuid() {
+    uint32_t eax, ebx, ecx, edx;
+    cpuid(0x40000000, &eax, &ebx, &ecx, &edx);
+    char signature[13] = {};
+    copy(signature, &ebx, 4);
+    copy(signature + 4, &ecx, 4);
+    copy(signature + 8, &edx, 4);
+    CHECK("cpuid 0x40000000: XenVMMXenVMM", equal(signature, "XenVMMXenVMM", 12) && eax >= 0x40000002,
+          "\"%s\", last leaf %x", signature, eax);
+    cpuid(0x40000001, &eax, &ebx, &ecx, &edx);
+    CHECK("cpuid 0x40000001: version 4.17", eax == ((4u << 16) | 17u), "eax %x", eax);
+    cpuid(0x40000002, &eax, &ebx, &ecx, &edx);
+    CHECK("cpuid 0x40000002: one hypercall page, MSR 0x40000000", eax == 1 && ebx == 0x40000000, "eax %x ebx %x",
+          eax, ebx);
+    cpuid(1, &eax, &ebx, &ecx, &edx);
+    CHECK("cpuid 1: hypervisor bit set", (ecx & (1u << 31)) != 0, "ecx %x", ecx);
+    cpuid(0x80000001, &eax, &ebx, &ecx, &edx);
+    CHECK("cpuid 0x80000001: no SVM for the guest", (ecx & (1u << 2)) == 0, "ecx %x", ecx);
+}
+
+void check_hypercall_page() {
+    write_msr(0x40000000, reinterpret_cast<uint64_t>(hypercall_page));
+    // Slot 18: mov $18, %eax (b8 12 00 00 00); vmmcall (0f 01 d9); ret (c3).
+    const uint8_t expected[] = {0xb8, 0x12, 0x00, 0x00, 0x00, 0x0f, 0x01, 0xd9, 0xc3};
+    const bool filled = equal(hypercall_page + 18 * 32, expected, sizeof expected);
+    hypercall_page_ready = filled;
+    CHECK("hypercall page written on the MSR write", filled, "slot 18 starts %x %x %x", hypercall_page[18 * 32],
+          hypercall_page[18 * 32 + 1], hypercall_page[18 * 32 + 5]);
+}
+
+void check_hypercalls() {
+    const long version = hypercall_vmmcall(hypercall_xen_version, xenver_version, 0, 0);
+    CHECK("direct vmmcall: xen_version 4.17", version == ((4 << 16) | 17), "%ld", version);
+    const long through_page = hypercall(hypercall_xen_version, xenver_version);
+    CHECK("hypercall page: xen_version 4.17", through_page == ((4 << 16) | 17), "%ld", through_page);
+    xen_feature_info features{0, 0};
+    const long got = hypercall(hypercall_xen_version, xenver_get_features, reinterpret_cast<uint64_t>(&features));
+    CHECK("xen_version get_features: auto-translated physmap", got == 0 &&
+          (features.submap & (1u << xenfeat_auto_translated_physmap)) != 0, "%ld, submap %x", got, features.submap);
+    const long unknown = hypercall(hypercall_grant_table_op, 0, 0, 0);
+    CHECK("grant_table_op: -ENOSYS", unknown == -enosys, "%ld", unknown);
+}
+
+void check_msrs() {
+    write_msr(0xc0000103, 0x5a5a);
+    const uint64_t aux = rdtscp_aux();
+    CHECK("rdtscp returns TSC_AUX", aux == 0x5a5a, "ecx %lx", aux);
+    bool faulted = false;
+    (void)probe_rdmsr(0xc0011234, &faulted);
+    CHECK("rdmsr of an unknown MSR: #GP", faulted, "no fault");
+    faulted = false;
+    const uint64_t efer = probe_rdmsr(0xc0000080, &faulted);
+    CHECK("rdmsr EFER: LME and LMA, no SVME", !faulted && (efer & 0x500) == 0x500 && (efer & 0x1000) == 0,
+          "efer %lx", efer);
+}
+
+[[noreturn]] void touch_unmapped(const hvm_start_info* start) {
+    // The first UNUSABLE range (host RAM dom0 does not have): no p2m entry.
+    const auto* map = reinterpret_cast<const hvm_memmap_table_entry*>(start->memmap_paddr);
+    uint64_t target = 0;
+    for (uint32_t index = 0; index < start->memmap_entries && target == 0; ++index)
+        if (map[index].type == memmap_unusable && map[index].addr + map[index].size <= (uint64_t{1} << 32))
+            target = map[index].addr + 0x1234;
+    print("pvh-test: reading guest-physical 0x%lx, which has no memory behind it", target);
+    (void)probe_read8(target);
+    print("pvh-test: the read returned: FAILED");
+    shutdown(shutdown_crash);
+}
+
+}  // namespace
+
+namespace guest {
+
+const char* const test_prefix = "pvh-test";
+
+long console_write(const char* text, size_t length) {
+    const uint64_t buffer = reinterpret_cast<uint64_t>(text);
+    // Before the page is filled (and to test it), VMMCALL directly.
+    if (!hypercall_page_ready) return hypercall_vmmcall(hypercall_console_io, consoleio_write, length, buffer);
+    return hypercall(hypercall_console_io, consoleio_write, length, buffer);
+}
+
+void shutdown(unsigned reason) {
+    uint32_t argument = reason;
+    for (;;) {
+        hypercall_vmmcall(hypercall_sched_op, schedop_shutdown, reinterpret_cast<uint64_t>(&argument), 0);
+        asm volatile("ud2");
+    }
+}
+
+}  // namespace guest
+
+// The saved registers and the exception (entry.S, exception_common).
+struct ExceptionFrame {
+    uint64_t r11, r10, r9, r8, rdi, rsi, rdx, rcx, rax;
+    uint64_t vector, error_code;
+    uint64_t rip, cs, rflags, rsp, ss;
+};
+
+extern "C" void guest_exception(ExceptionFrame* frame) {
+    if (probe_recovery != 0) {
+        *reinterpret_cast<bool*>(probe_fault_flag) = true;
+        frame->rip = probe_recovery;
+        probe_recovery = 0;
+        return;
+    }
+    guest::print("pvh-test: unexpected exception %lu (error code %lx) at rip %lx", frame->vector, frame->error_code,
+                 frame->rip);
+    guest::shutdown(guest::shutdown_crash);
+}
+
+extern "C" void pvh_main(uint32_t start_info_address) {
+    const auto* start = reinterpret_cast<const hvm_start_info*>(static_cast<uint64_t>(start_info_address));
+    guest::print("pvh-test: started at cs %x, start info at 0x%x", entry_code_selector, start_info_address);
+    const char* command_line = start->cmdline_paddr != 0 ? reinterpret_cast<const char*>(start->cmdline_paddr) : "";
+    check_entry_state(start);
+    check_cpuid();
+    check_hypercall_page();
+    check_hypercalls();
+    check_msrs();
+    if (guest::contains(command_line, 1024, "tests=npf")) touch_unmapped(start);
+    guest::finish();
+}
