@@ -41,6 +41,12 @@ pvh_start:
     movl %eax, entry_cr4
     movl %cs, %eax
     movl %eax, entry_code_selector
+    // A hypercall from 32-bit code: xen_version(XENVER_version), the number
+    // in EAX and the command in EBX (the 32-bit HVM ABI).
+    movl $17, %eax
+    xorl %ebx, %ebx
+    vmmcall
+    movl %eax, entry_version32
     // 2048 PDEs of 2 MiB (four page directories), then the PDPT and PML4.
     movl $page_directories, %edi
     xorl %ecx, %ecx
@@ -217,6 +223,28 @@ probe_rdmsr:
     orq %rdx, %rax
     ret
 
+// uint32_t port_in(uint16_t port, unsigned size 1, 2 or 4); void port_out(uint16_t port, uint32_t value): 32-bit
+    .globl port_in
+port_in:
+    movl %edi, %edx
+    xorl %eax, %eax
+    cmpl $1, %esi
+    je 1f
+    cmpl $2, %esi
+    je 2f
+    inl %dx, %eax
+    ret
+1:  inb %dx, %al
+    ret
+2:  inw %dx, %ax
+    ret
+    .globl port_out
+port_out:
+    movl %edi, %edx
+    movl %esi, %eax
+    outl %eax, %dx
+    ret
+
 // uint8_t probe_read8(uint64_t address): a read that may stop the domain
 // (the unmapped guest-physical check).
     .globl probe_read8
@@ -245,8 +273,9 @@ gdt_descriptor:
 idt_descriptor:
     .word 20 * 16 - 1
     .quad idt
-    .globl entry_start_info, entry_cr0, entry_cr4, entry_code_selector, probe_recovery, probe_fault_flag
+    .globl entry_start_info, entry_cr0, entry_cr4, entry_code_selector, entry_version32, probe_recovery, probe_fault_flag
 entry_start_info: .long 0
+entry_version32: .long 0
 entry_cr0: .long 0
 entry_cr4: .long 0
 entry_code_selector: .long 0

@@ -16,6 +16,9 @@ extern uint8_t hypercall_page[4096];
 extern uint32_t entry_cr0;
 extern uint32_t entry_cr4;
 extern uint32_t entry_code_selector;
+extern uint32_t entry_version32;
+uint32_t port_in(uint16_t port, unsigned size);
+void port_out(uint16_t port, uint32_t value);
 extern uint64_t probe_recovery;
 extern uint64_t probe_fault_flag;
 long hypercall_raw(uint64_t number, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5);
@@ -137,6 +140,8 @@ void check_hypercall_page() {
 }
 
 void check_hypercalls() {
+    CHECK("32-bit vmmcall from the entry code: xen_version 4.17", entry_version32 == ((4u << 16) | 17u), "0x%x",
+          entry_version32);
     const long version = hypercall_vmmcall(hypercall_xen_version, xenver_version, 0, 0);
     CHECK("direct vmmcall: xen_version 4.17", version == ((4 << 16) | 17), "%ld", version);
     const long through_page = hypercall(hypercall_xen_version, xenver_version);
@@ -147,6 +152,19 @@ void check_hypercalls() {
           (features.submap & (1u << xenfeat_auto_translated_physmap)) != 0, "%ld, submap %x", got, features.submap);
     const long unknown = hypercall(hypercall_grant_table_op, 0, 0, 0);
     CHECK("grant_table_op: -ENOSYS", unknown == -enosys, "%ld", unknown);
+}
+
+void check_ports() {
+    // The PIC is the hypervisor's: reads give all ones (writes are dropped).
+    const uint32_t pic = port_in(0x21, 1);
+    CHECK("in from the PIC (the hypervisor's port): all ones", pic == 0xff, "0x%x", pic);
+    // PCI configuration through 0xcf8/0xcfc, carried out by the hypervisor:
+    // 00:00.0 is q35's host bridge, 8086:29c0.
+    port_out(0xcf8, 0x80000000);
+    const uint32_t identity = port_in(0xcfc, 4);
+    CHECK("PCI configuration ports: 00:00.0 is 8086:29c0", identity == 0x29c08086, "0x%x", identity);
+    const uint32_t vendor = port_in(0xcfc, 2);
+    CHECK("PCI configuration ports: a 16-bit read", vendor == 0x8086, "0x%x", vendor);
 }
 
 void check_msrs() {
@@ -226,6 +244,7 @@ extern "C" void pvh_main(uint32_t start_info_address) {
     check_hypercall_page();
     check_hypercalls();
     check_msrs();
+    check_ports();
     if (guest::contains(command_line, 1024, "tests=npf")) touch_unmapped(start);
     guest::finish();
 }
