@@ -45,6 +45,7 @@ pvh_start:
     // in EAX and the command in EBX (the 32-bit HVM ABI).
     movl $17, %eax
     xorl %ebx, %ebx
+    movl $0xdead, %edi            // the 64-bit ABI's first argument register: must not count here
     vmmcall
     movl %eax, entry_version32
     // 2048 PDEs of 2 MiB (four page directories), then the PDPT and PML4.
