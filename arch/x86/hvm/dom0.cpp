@@ -10,6 +10,7 @@
 
 #include <drivers/passthrough/domain.hpp>
 #include <mm/page_allocator.hpp>
+#include <mm/range_set.hpp>
 #include <public/xen.hpp>
 
 #include <sluice/log.hpp>
@@ -36,11 +37,24 @@ public:
         return mapping.value().output + (address - mapping.value().input);
     }
 
-    // Maps [guest, guest + length) to machine frames from `machine`.
-    [[nodiscard]] Status map_ram(uint64_t guest, uint64_t length, PhysicalAddress machine, paging::Batch& batch) {
-        return domain_->p2m_map(guest, length, machine,
-                                p2m::P2mAttributes{paging::Access::read_write, p2m::P2mType::ram},
+    // Maps device memory at its own address for the vCPU only (the IOMMU
+    // tables get no peer-to-peer mappings).
+    [[nodiscard]] Status map_io(uint64_t address, uint64_t length, paging::Batch& batch) {
+        return domain_->p2m_map(address, length, address,
+                                p2m::P2mAttributes{paging::Access::read_write, p2m::P2mType::mmio_direct},
                                 domain_->allocator(), batch);
+    }
+
+    // Maps [guest, guest + length) to machine frames from `machine`, in the
+    // p2m and, unless the IOMMU walks the p2m itself, the same translation
+    // in the IOMMU tables, in one batch: a PVH dom0 is always strict, and
+    // its devices see exactly what its vCPUs see (docs/pvh.md).
+    [[nodiscard]] Status map_ram(uint64_t guest, uint64_t length, PhysicalAddress machine, paging::Batch& batch) {
+        SLUICE_TRY(domain_->p2m_map(guest, length, machine,
+                                    p2m::P2mAttributes{paging::Access::read_write, p2m::P2mType::ram},
+                                    domain_->allocator(), batch));
+        if (domain_->shares_p2m_with_iommu()) return success();
+        return domain_->iommu_map(guest, length, machine, paging::Access::read_write, domain_->allocator(), batch);
     }
 
 private:
@@ -72,6 +86,11 @@ alignas(DomainPhysicalMap) unsigned char physical_map_storage[sizeof(DomainPhysi
 MemoryMap guest_memory_map;
 svm::SvmFeatures features;
 svm::SvmGuestStart start;
+passthrough::UnitRegistry* iommu_units = nullptr;
+
+void poll_dma_faults() {
+    if (iommu_units != nullptr) passthrough::take_recorded_faults(*iommu_units);
+}
 
 // Backs every RAM range of the guest map with dom0's machine ranges, in
 // order. Returns how many pages ended up 1:1 (guest-physical = machine).
@@ -105,6 +124,34 @@ uint64_t back_guest_ram(DomainPhysicalMap& map, const passthrough::RangeSet& mac
     return identical;
 }
 
+// The holes below 4 GiB (no e820 region: PCI windows, the legacy VGA range),
+// minus what the hypervisor keeps (IOMMU registers, APICs, the ECAM window:
+// the IOMMU set-up's excluded ranges), are device memory dom0's vCPU may
+// reach, identity-mapped as the PV rule lets a PV dom0 map them. The e820's
+// own non-RAM regions were identity-mapped by the hardware-domain policy.
+// Returns how many bytes were mapped.
+uint64_t map_io_holes(DomainPhysicalMap& map, const MemoryMap& host, const passthrough::RangeSet& excluded,
+                      paging::Batch& batch) {
+    passthrough::FixedRangeSet<256> holes;
+    bool complete = holes.add({0, uint64_t{1} << 32}).ok();
+    for (const MemoryRegion& region : host.regions())
+        complete = holes.remove({align_down(region.base, page_size), align_up(region.end(), page_size)}).ok() && complete;
+    complete = holes.remove(excluded).ok() && complete;
+    if (!complete) logger.warning("too many device-memory ranges: some holes below 4 GiB stay unmapped");
+    uint64_t mapped = 0;
+    for (const passthrough::AddressRange& range : holes) {
+        const Status status = map.map_io(range.start, range.length(), batch);
+        if (!status.ok()) {
+            logger.warning("device memory 0x%llx-0x%llx could not be mapped for dom0: %s",
+                           static_cast<unsigned long long>(range.start), static_cast<unsigned long long>(range.end - 1),
+                           describe(status.error()));
+            continue;
+        }
+        mapped += range.length();
+    }
+    return mapped;
+}
+
 }  // namespace
 
 void boot_pvh_dom0(const Dom0Boot& boot) {
@@ -129,13 +176,18 @@ void boot_pvh_dom0(const Dom0Boot& boot) {
     auto* map = new (physical_map_storage) DomainPhysicalMap(*domain);
     paging::Batch batch(domain->invalidation_targets());
     const uint64_t identical = back_guest_ram(*map, machine, batch);
+    const uint64_t device_memory = map_io_holes(*map, *boot.memory_map, iommu.excluded(), batch);
     const Status committed = batch.commit();
     if (!committed.ok()) finish_fail("dom0 build: committing the p2m: %s", describe(committed.error()));
     for (const MemoryRegion& region : guest_memory_map.regions())
         logger.info("guest-physical 0x%016llx-0x%016llx %s", static_cast<unsigned long long>(region.base),
                     static_cast<unsigned long long>(region.end() - 1), describe(region.type));
-    logger.info("%llu MiB of RAM behind the p2m, %llu page%s 1:1 with machine frames",
-                static_cast<unsigned long long>(machine.total_length() / MiB), static_cast<unsigned long long>(identical),
+    logger.info("%llu MiB of device memory below 4 GiB identity-mapped for the vCPU",
+                static_cast<unsigned long long>(device_memory / MiB));
+    logger.info("%llu MiB of RAM behind the p2m%s, %llu page%s 1:1 with machine frames",
+                static_cast<unsigned long long>(machine.total_length() / MiB),
+                domain->shares_p2m_with_iommu() ? " (the IOMMU walks it)" : " and the same in the IOMMU tables",
+                static_cast<unsigned long long>(identical),
                 identical == 1 ? "" : "s");
 
     // 2. The kernel and the start-of-day structures.
@@ -174,6 +226,8 @@ void boot_pvh_dom0(const Dom0Boot& boot) {
     start.features = &features;
     start.allocator = &allocator;
     start.hypervisor_command_line = boot.hypervisor_command_line;
+    iommu_units = &iommu.units();
+    start.poll_dma_faults = poll_dma_faults;
     logger.info("PVH build done in %llu us", static_cast<unsigned long long>((clock().nanoseconds() - build_started) / 1000));
     svm::run_pvh_dom0_svm(start);
 }

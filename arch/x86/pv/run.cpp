@@ -690,13 +690,7 @@ void poll_iommu_faults(bool now) {
     const uint64_t time = system_time_now();
     if (!now && time - last_fault_poll < fault_poll_interval) return;
     last_fault_poll = time;
-    for (passthrough::IommuUnit* unit : dom0.start.units->units()) {
-        if (!unit->reports_faults()) continue;
-        passthrough::DmaFault faults[8];
-        // Bounded: a unit records a fixed number of faults.
-        for (unsigned round = 0; round < 4 && unit->take_faults(Span<passthrough::DmaFault>(faults, 8)) != 0; ++round) {
-        }
-    }
+    passthrough::take_recorded_faults(*dom0.start.units);
 }
 
 [[noreturn]] void resume(InterruptFrame& frame) {

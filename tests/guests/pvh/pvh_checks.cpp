@@ -4,8 +4,10 @@
 // leaves at 0x40000000, the hypercall page written on the MSR write, direct
 // VMMCALL, console_io, xen_version, -ENOSYS for the rest, the MSRs the
 // hypervisor emulates (RDTSCP's TSC_AUX, #GP for an unknown MSR). Then it
-// powers off through sched_op. With "tests=npf" on its command line it reads
-// a guest-physical address dom0 has no memory at, which must crash it.
+// powers off through sched_op. With "tests=dma" it also programs edu to DMA
+// between guest-physical pages (the IOMMU must follow the p2m) and to an
+// unbacked guest-physical address; with "tests=npf" it reads a
+// guest-physical address dom0 has no memory at, which must crash it.
 //
 // Freestanding; the ABI values are written out here from Xen's public headers
 // (start_info.h, xen.h, sched.h, version.h, features.h, cpuid.h).
@@ -180,13 +182,83 @@ void check_msrs() {
           "efer %lx", efer);
 }
 
-[[noreturn]] void touch_unmapped(const hvm_start_info* start) {
-    // The first UNUSABLE range (host RAM dom0 does not have): no p2m entry.
+// The first UNUSABLE range below 4 GiB (host RAM dom0 does not have): no
+// p2m entry, no IOMMU entry. 0 when there is none.
+uint64_t unbacked_address(const hvm_start_info* start) {
     const auto* map = reinterpret_cast<const hvm_memmap_table_entry*>(start->memmap_paddr);
-    uint64_t target = 0;
-    for (uint32_t index = 0; index < start->memmap_entries && target == 0; ++index)
+    for (uint32_t index = 0; index < start->memmap_entries; ++index)
         if (map[index].type == memmap_unusable && map[index].addr + map[index].size <= (uint64_t{1} << 32))
-            target = map[index].addr + 0x1234;
+            return map[index].addr;
+    return 0;
+}
+
+// --- DMA with edu (QEMU's PCI test device, 1234:11e8) ---------------------------------------
+uint32_t pci_read(unsigned device, unsigned offset) {
+    port_out(0xcf8, 0x80000000u | device << 11 | offset);
+    return port_in(0xcfc, 4);
+}
+void pci_write(unsigned device, unsigned offset, uint32_t value) {
+    port_out(0xcf8, 0x80000000u | device << 11 | offset);
+    port_out(0xcfc, value);
+}
+
+alignas(4096) volatile uint64_t dma_source[512];
+alignas(4096) volatile uint64_t dma_destination[512];
+constexpr uint64_t pattern = 0x5eed'0000'f00d'0000;
+
+// edu's registers (BAR0): 0x04 liveness, 0x80 source, 0x88 destination, 0x90
+// count, 0x98 command (bit 0 start, bit 1 device to RAM); the device's own
+// buffer is at 0x40000 in its address space.
+bool edu_transfer(volatile uint64_t* registers, uint64_t source, uint64_t destination, bool to_ram) {
+    registers[0x80 / 8] = source;
+    registers[0x88 / 8] = destination;
+    registers[0x90 / 8] = 1024;
+    registers[0x98 / 8] = 1 | (to_ram ? 2 : 0);
+    for (unsigned poll = 0; poll < 10000000; ++poll)
+        if ((registers[0x98 / 8] & 1) == 0) return true;
+    return false;
+}
+
+void check_dma(const hvm_start_info* start) {
+    int device = -1;
+    for (unsigned slot = 0; slot < 32 && device < 0; ++slot)
+        if (pci_read(slot, 0) == 0x11e81234u) device = static_cast<int>(slot);
+    if (!CHECK("dma: edu found on bus 0", device >= 0, "no 1234:11e8")) return;
+    const unsigned slot = static_cast<unsigned>(device);
+    const uint64_t bar0 = pci_read(slot, 0x10) & ~uint64_t{0xf};
+    pci_write(slot, 4, (pci_read(slot, 4) & 0xffff) | 0x6);  // memory space, bus master
+    auto* registers = reinterpret_cast<volatile uint32_t*>(bar0);
+    registers[1] = 0x12345678;  // reads back inverted
+    const uint32_t live = registers[1];
+    if (!CHECK("dma: edu BAR0 reached through the p2m's identity map", live == ~0x12345678u, "BAR0 0x%lx reads 0x%x",
+               bar0, live))
+        return;
+    auto* wide = reinterpret_cast<volatile uint64_t*>(bar0);
+    for (unsigned index = 0; index < 128; ++index) {
+        dma_source[index] = pattern ^ index;
+        dma_destination[index] = 0;
+    }
+    // Guest-physical addresses (= this kernel's virtual ones); the IOMMU must
+    // translate them to the machine frames the p2m gives, which differ.
+    constexpr uint64_t device_buffer = 0x40000;
+    const bool in = edu_transfer(wide, reinterpret_cast<uint64_t>(dma_source), device_buffer, false);
+    const bool out = edu_transfer(wide, device_buffer, reinterpret_cast<uint64_t>(dma_destination), true);
+    unsigned same = 0;
+    for (unsigned index = 0; index < 128; ++index) same += dma_destination[index] == (pattern ^ index);
+    CHECK("dma: edu copies between guest-physical pages through the IOMMU", in && out && same == 128,
+          "transfers %s/%s, %u of 128 words arrived", in ? "done" : "timed out", out ? "done" : "timed out", same);
+    // A guest-physical address with nothing behind it: the DMA is blocked
+    // (edu ignores the error; VT-d records a fault the hypervisor reports).
+    const uint64_t unbacked = unbacked_address(start);
+    if (unbacked != 0) {
+        print("pvh-test: dma: edu writes to guest-physical 0x%lx, which has no memory behind it", unbacked);
+        const bool blocked = edu_transfer(wide, device_buffer, unbacked, true);
+        CHECK("dma: a transfer to an unbacked guest-physical address completes (blocked)", blocked, "timed out");
+    }
+}
+
+[[noreturn]] void touch_unmapped(const hvm_start_info* start) {
+    const uint64_t target = unbacked_address(start) + 0x1234;
     print("pvh-test: reading guest-physical 0x%lx, which has no memory behind it", target);
     (void)probe_read8(target);
     print("pvh-test: the read returned: FAILED");
@@ -245,6 +317,7 @@ extern "C" void pvh_main(uint32_t start_info_address) {
     check_hypercalls();
     check_msrs();
     check_ports();
+    if (guest::contains(command_line, 1024, "tests=dma")) check_dma(start);
     if (guest::contains(command_line, 1024, "tests=npf")) touch_unmapped(start);
     guest::finish();
 }

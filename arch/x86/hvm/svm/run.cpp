@@ -313,6 +313,7 @@ void handle_vmmcall() {
     const hvm::HypercallMode mode{in_long_mode(), run.vmcb->save.cpl};
     if (hvm::dispatch_hvm_hypercall(domain_context, run.registers, mode, buffers) == hvm::HypercallOutcome::done)
         advance(instruction);
+    if (run.start->poll_dma_faults != nullptr) run.start->poll_dma_faults();
 }
 
 void handle_rdtsc() {
@@ -337,10 +338,12 @@ void handle_nested_page_fault() {
                  fault.reserved_bit ? " (reserved bit set)" : "",
                  fault.page_table_access ? "a guest page-table access" : "the final translation",
                  static_cast<unsigned long long>(run.vmcb->save.rip));
-    crash("nested page fault on an address dom0 has no memory at");
+    crash(fault.present ? "nested page fault: an access the p2m does not allow"
+                        : "nested page fault on an address dom0 has no memory at");
 }
 
 [[noreturn]] void finish_shutdown() {
+    if (run.start->poll_dma_faults != nullptr) run.start->poll_dma_faults();
     const unsigned reason = run.shutdown_reason;
     logger.info("d%u shut down: %s (%llu exits, %llu hypercalls)", domain_context.domain_id,
                 hypercall::shutdown_reason_name(reason), static_cast<unsigned long long>(run.exits),

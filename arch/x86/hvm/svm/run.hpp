@@ -29,6 +29,9 @@ struct SvmGuestStart {
     const SvmFeatures* features = nullptr;
     PhysicalPageAllocator* allocator = nullptr;
     StringView hypervisor_command_line;
+    // Reads and reports the DMA faults the IOMMU units recorded; called after
+    // every hypercall and at the end (nullptr: none).
+    void (*poll_dma_faults)() = nullptr;
 };
 
 [[noreturn]] void run_pvh_dom0_svm(const SvmGuestStart& start);
