@@ -43,6 +43,9 @@ TEST(SvmVmcb, ExitCodesAreNamedAsAppendixC) {
     EXPECT_STREQ(svm::exit_code_name(0x4e, buffer), "VMEXIT_EXCP14");
     EXPECT_STREQ(svm::exit_code_name(~uint64_t{0}, buffer), "VMEXIT_INVALID");
     EXPECT_STREQ(svm::exit_code_name(0x3ff, buffer), "VMEXIT_UNKNOWN");
+    // QEMU TCG's 32-bit -1 for VMEXIT_INVALID (docs/pvh.md) is read as the APM's.
+    EXPECT_EQ(svm::canonical_exit_code(0xffffffff), ~uint64_t{0});
+    EXPECT_EQ(svm::canonical_exit_code(0x400), 0x400u);
 }
 
 TEST(SvmVmcb, MsrPermissionMapPositions) {

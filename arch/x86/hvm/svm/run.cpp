@@ -51,6 +51,7 @@ constexpr uint64_t power_on_pat = 0x0007040600070406;
 
 constexpr unsigned vector_invalid_opcode = 6;
 constexpr unsigned vector_general_protection = 13;
+constexpr unsigned vector_machine_check = 18;
 
 struct Run {
     Vmcb* vmcb = nullptr;
@@ -364,8 +365,7 @@ void handle_nested_page_fault() {
 }
 
 void handle_exit() {
-    VmcbControlArea& control = run.vmcb->control;
-    const uint64_t code = control.exitcode;
+    const uint64_t code = canonical_exit_code(run.vmcb->control.exitcode);
     switch (static_cast<ExitCode>(code)) {
     case ExitCode::cpuid: handle_cpuid(); return;
     case ExitCode::msr: handle_msr(); return;
@@ -377,6 +377,10 @@ void handle_exit() {
     case ExitCode::intr:
         // A host interrupt arrived while the guest ran: take it now.
         asm volatile("sti; nop; cli" ::: "memory");
+        return;
+    case ExitCode::nmi:
+        // The NMI is held while GIF is clear and taken by the host's own
+        // handler at the STGI after #VMEXIT (15.17): nothing to do here.
         return;
     case ExitCode::hlt: {
         const hvm::DecodedInstruction instruction = decode_current(hvm::InterceptedInstruction::hlt);
@@ -408,6 +412,8 @@ void handle_exit() {
         inject(exception_event(vector_invalid_opcode));
         return;
     case ExitCode::shutdown: crash("shutdown intercept (a triple fault)");
+    case ExitCode::excp18:
+        crash("a machine check while dom0 ran");
     case ExitCode::invalid: crash("VMRUN refused the guest state (VMEXIT_INVALID)");
     default: {
         char buffer[24];
@@ -455,7 +461,9 @@ void set_up(const SvmGuestStart& start) {
     for (uint32_t msr : passed_through_msrs) allow_msr(msr);
 
     VmcbControlArea& control = run.vmcb->control;
-    control.intercept_vector3 = intercept3::intr | intercept3::cpuid | intercept3::invd | intercept3::hlt |
+    // Machine checks are the host's (vector 18).
+    control.intercept_exceptions = 1u << vector_machine_check;
+    control.intercept_vector3 = intercept3::intr | intercept3::nmi | intercept3::cpuid | intercept3::invd | intercept3::hlt |
                                 intercept3::ioio_prot | intercept3::msr_prot | intercept3::shutdown |
                                 intercept3::rdtsc | intercept3::invlpga;
     control.intercept_vector4 = intercept4::vmrun | intercept4::vmmcall | intercept4::vmload | intercept4::vmsave |
@@ -519,7 +527,7 @@ void run_pvh_dom0_svm(const SvmGuestStart& start) {
         sluice_svm_vmrun(&run.registers, run.vmcb_address, run.host_state);
         run.registers.rax = run.vmcb->save.rax;
         ++run.exits;
-        const uint64_t code = run.vmcb->control.exitcode;
+        const uint64_t code = canonical_exit_code(run.vmcb->control.exitcode);
         ++run.exits_by_code[code < 0x100 ? code : code == static_cast<uint64_t>(ExitCode::npf) ? 0x100 : 0xff];
         VmcbControlArea& control = run.vmcb->control;
         control.tlb_control = static_cast<uint8_t>(TlbControl::do_nothing);

@@ -6,8 +6,8 @@
 //   CPUID, MSR (through the MSR permission map), IOIO (through the I/O
 //   permission map: every port except the hypervisor's own,
 //   arch/x86/reserved_ports.hpp), VMMCALL (hypercalls), HLT, SHUTDOWN,
-//   INVD/WBINVD, RDTSC/RDTSCP, INTR, and every SVM instruction (#UD for the
-//   guest); #NPF comes with nested paging.
+//   INVD/WBINVD, RDTSC/RDTSCP, INTR, NMI, #MC, and every SVM instruction
+//   (#UD for the guest); #NPF comes with nested paging.
 // The hardware's next-RIP is not relied on (QEMU TCG has no nRIP save):
 // every exit that moves RIP decodes the instruction from guest memory.
 #pragma once

@@ -253,6 +253,7 @@ inline constexpr unsigned error_code_shift = 32;
 // 0x40-0x5f exceptions, named by range in exit_code_name().
 enum class ExitCode : uint64_t {
     excp_base = 0x40,
+    excp18 = 0x52,  // #MC
     intr = 0x60,
     nmi = 0x61,
     smi = 0x62,
@@ -297,6 +298,14 @@ enum class ExitCode : uint64_t {
     invalid = ~uint64_t{0},      // VMRUN refused the VMCB's state (15.5.1)
     busy = ~uint64_t{0} - 1,
 };
+
+// EXITCODE as the processor wrote it, made canonical: QEMU 7.2's TCG stores
+// VMEXIT_INVALID as 0x00000000ffffffff, the 32-bit -1, not the APM's 64-bit
+// -1 (measured: a VMCB with EFER.SVME clear; docs/pvh.md). No real exit code
+// lies in between, so the 32-bit forms of INVALID and BUSY are read as them.
+[[nodiscard]] constexpr uint64_t canonical_exit_code(uint64_t exit_code) {
+    return exit_code == 0xffffffff || exit_code == 0xfffffffe ? exit_code | 0xffffffff00000000 : exit_code;
+}
 
 // "VMEXIT_CPUID", "VMEXIT_CR3_WRITE", "VMEXIT_EXCP14", ... as Appendix C
 // spells them (the text lives in static storage); "VMEXIT_UNKNOWN" otherwise.
