@@ -1,6 +1,7 @@
 #include "arch/x86/hvm/dom0.hpp"
 
 #include "arch/x86/clock.hpp"
+#include "arch/x86/hvm/dom0_memory.hpp"
 #include "arch/x86/hvm/guest_memory.hpp"
 #include "arch/x86/hvm/pvh_build.hpp"
 #include "arch/x86/hvm/svm/run.hpp"
@@ -21,45 +22,6 @@ namespace sluice::x86::hvm {
 namespace {
 
 constexpr Logger logger{"dom0"};
-
-// The domain's p2m, the one place this builder and the run loop reach it
-// (passthrough::Domain's p2m_map / p2m_lookup).
-class DomainPhysicalMap final : public GuestPhysicalMap {
-public:
-    explicit DomainPhysicalMap(passthrough::Domain& domain) : domain_(&domain) {}
-
-    [[nodiscard]] Optional<PhysicalAddress> ram(uint64_t address, bool write) const override {
-        const Optional<paging::Mapping<p2m::P2mAttributes>> mapping = domain_->p2m_lookup(address);
-        if (!mapping.has_value()) return {};
-        const p2m::P2mAttributes& attributes = mapping.value().attributes;
-        if (attributes.type != p2m::P2mType::ram) return {};
-        if (write ? !paging::allows_write(attributes.access) : !paging::allows_read(attributes.access)) return {};
-        return mapping.value().output + (address - mapping.value().input);
-    }
-
-    // Maps device memory at its own address for the vCPU only (the IOMMU
-    // tables get no peer-to-peer mappings).
-    [[nodiscard]] Status map_io(uint64_t address, uint64_t length, paging::Batch& batch) {
-        return domain_->p2m_map(address, length, address,
-                                p2m::P2mAttributes{paging::Access::read_write, p2m::P2mType::mmio_direct},
-                                domain_->allocator(), batch);
-    }
-
-    // Maps [guest, guest + length) to machine frames from `machine`, in the
-    // p2m and, unless the IOMMU walks the p2m itself, the same translation
-    // in the IOMMU tables, in one batch: a PVH dom0 is always strict, and
-    // its devices see exactly what its vCPUs see (docs/pvh.md).
-    [[nodiscard]] Status map_ram(uint64_t guest, uint64_t length, PhysicalAddress machine, paging::Batch& batch) {
-        SLUICE_TRY(domain_->p2m_map(guest, length, machine,
-                                    p2m::P2mAttributes{paging::Access::read_write, p2m::P2mType::ram},
-                                    domain_->allocator(), batch));
-        if (domain_->shares_p2m_with_iommu()) return success();
-        return domain_->iommu_map(guest, length, machine, paging::Access::read_write, domain_->allocator(), batch);
-    }
-
-private:
-    passthrough::Domain* domain_;
-};
 
 class Writer final : public GuestPhysicalWriter {
 public:
@@ -92,66 +54,6 @@ void poll_dma_faults() {
     if (iommu_units != nullptr) passthrough::take_recorded_faults(*iommu_units);
 }
 
-// Backs every RAM range of the guest map with dom0's machine ranges, in
-// order. Returns how many pages ended up 1:1 (guest-physical = machine).
-uint64_t back_guest_ram(DomainPhysicalMap& map, const passthrough::RangeSet& machine, paging::Batch& batch) {
-    const passthrough::AddressRange* next = machine.begin();
-    uint64_t offset = 0;
-    uint64_t identical = 0;
-    for (const MemoryRegion& region : guest_memory_map.regions()) {
-        if (region.type != MemoryType::ram) continue;
-        for (uint64_t done = 0; done < region.length;) {
-            if (next == machine.end()) finish_fail("dom0 build: fewer machine frames than guest RAM (a builder bug)");
-            const uint64_t length = min(region.length - done, next->length() - offset);
-            const uint64_t guest = region.base + done;
-            const PhysicalAddress frames = next->start + offset;
-            const Status mapped = map.map_ram(guest, length, frames, batch);
-            if (!mapped.ok()) {
-                logger.error("cannot map guest-physical 0x%llx-0x%llx to machine 0x%llx: %s",
-                             static_cast<unsigned long long>(guest), static_cast<unsigned long long>(guest + length - 1),
-                             static_cast<unsigned long long>(frames), describe(mapped.error()));
-                finish_fail("dom0 build: the p2m could not map dom0's RAM");
-            }
-            if (guest == frames) identical += length / page_size;
-            done += length;
-            offset += length;
-            if (offset == next->length()) {
-                ++next;
-                offset = 0;
-            }
-        }
-    }
-    return identical;
-}
-
-// The holes below 4 GiB (no e820 region: PCI windows, the legacy VGA range),
-// minus what the hypervisor keeps (IOMMU registers, APICs, the ECAM window:
-// the IOMMU set-up's excluded ranges), are device memory dom0's vCPU may
-// reach, identity-mapped as the PV rule lets a PV dom0 map them. The e820's
-// own non-RAM regions were identity-mapped by the hardware-domain policy.
-// Returns how many bytes were mapped.
-uint64_t map_io_holes(DomainPhysicalMap& map, const MemoryMap& host, const passthrough::RangeSet& excluded,
-                      paging::Batch& batch) {
-    passthrough::FixedRangeSet<256> holes;
-    bool complete = holes.add({0, uint64_t{1} << 32}).ok();
-    for (const MemoryRegion& region : host.regions())
-        complete = holes.remove({align_down(region.base, page_size), align_up(region.end(), page_size)}).ok() && complete;
-    complete = holes.remove(excluded).ok() && complete;
-    if (!complete) logger.warning("too many device-memory ranges: some holes below 4 GiB stay unmapped");
-    uint64_t mapped = 0;
-    for (const passthrough::AddressRange& range : holes) {
-        const Status status = map.map_io(range.start, range.length(), batch);
-        if (!status.ok()) {
-            logger.warning("device memory 0x%llx-0x%llx could not be mapped for dom0: %s",
-                           static_cast<unsigned long long>(range.start), static_cast<unsigned long long>(range.end - 1),
-                           describe(status.error()));
-            continue;
-        }
-        mapped += range.length();
-    }
-    return mapped;
-}
-
 }  // namespace
 
 void boot_pvh_dom0(const Dom0Boot& boot) {
@@ -175,8 +77,10 @@ void boot_pvh_dom0(const Dom0Boot& boot) {
     guest_memory_map = computed.value();
     auto* map = new (physical_map_storage) DomainPhysicalMap(*domain);
     paging::Batch batch(domain->invalidation_targets());
-    const uint64_t identical = back_guest_ram(*map, machine, batch);
-    const uint64_t device_memory = map_io_holes(*map, *boot.memory_map, iommu.excluded(), batch);
+    const Result<uint64_t> backed = back_guest_ram(*map, guest_memory_map, machine, batch);
+    if (!backed.ok()) finish_fail("dom0 build: the p2m could not map dom0's RAM: %s", describe(backed.error()));
+    const uint64_t identical = backed.value();
+    const uint64_t device_memory = map_device_holes(*map, *boot.memory_map, iommu.excluded(), batch);
     const Status committed = batch.commit();
     if (!committed.ok()) finish_fail("dom0 build: committing the p2m: %s", describe(committed.error()));
     for (const MemoryRegion& region : guest_memory_map.regions())

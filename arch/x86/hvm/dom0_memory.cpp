@@ -1,0 +1,95 @@
+#include "arch/x86/hvm/dom0_memory.hpp"
+
+#include <sluice/log.hpp>
+#include <sluice/utility.hpp>
+
+namespace sluice::x86::hvm {
+namespace {
+
+constexpr Logger logger{"dom0"};
+
+}  // namespace
+
+Optional<PhysicalAddress> DomainPhysicalMap::ram(uint64_t address, bool write) const {
+    const Optional<paging::Mapping<p2m::P2mAttributes>> mapping = domain_->p2m_lookup(address);
+    if (!mapping.has_value()) return {};
+    const p2m::P2mAttributes& attributes = mapping.value().attributes;
+    if (attributes.type != p2m::P2mType::ram) return {};
+    if (write ? !paging::allows_write(attributes.access) : !paging::allows_read(attributes.access)) return {};
+    return mapping.value().output + (address - mapping.value().input);
+}
+
+Status DomainPhysicalMap::map_io(uint64_t address, uint64_t length, paging::Batch& batch) {
+    return domain_->p2m_map(address, length, address,
+                            p2m::P2mAttributes{paging::Access::read_write, p2m::P2mType::mmio_direct},
+                            domain_->allocator(), batch);
+}
+
+Status DomainPhysicalMap::map_ram(uint64_t guest, uint64_t length, PhysicalAddress machine, paging::Batch& batch) {
+    // A PVH dom0 is always strict, and its devices see exactly what its
+    // vCPUs see: the same translation in both tables, in one batch.
+    SLUICE_TRY(domain_->p2m_map(guest, length, machine,
+                                p2m::P2mAttributes{paging::Access::read_write, p2m::P2mType::ram},
+                                domain_->allocator(), batch));
+    if (domain_->shares_p2m_with_iommu()) return success();
+    return domain_->iommu_map(guest, length, machine, paging::Access::read_write, domain_->allocator(), batch);
+}
+
+Result<uint64_t> back_guest_ram(DomainPhysicalMap& map, const MemoryMap& guest_map,
+                                const passthrough::RangeSet& machine, paging::Batch& batch) {
+    const passthrough::AddressRange* next = machine.begin();
+    uint64_t offset = 0;
+    uint64_t identical = 0;
+    for (const MemoryRegion& region : guest_map.regions()) {
+        if (region.type != MemoryType::ram) continue;
+        for (uint64_t done = 0; done < region.length;) {
+            if (next == machine.end()) {
+                logger.error("fewer machine frames than guest RAM: guest-physical 0x%llx onwards has none",
+                             static_cast<unsigned long long>(region.base + done));
+                return Error::capacity;
+            }
+            const uint64_t length = min(region.length - done, next->length() - offset);
+            const uint64_t guest = region.base + done;
+            const PhysicalAddress frames = next->start + offset;
+            const Status mapped = map.map_ram(guest, length, frames, batch);
+            if (!mapped.ok()) {
+                logger.error("cannot map guest-physical 0x%llx-0x%llx to machine 0x%llx: %s",
+                             static_cast<unsigned long long>(guest), static_cast<unsigned long long>(guest + length - 1),
+                             static_cast<unsigned long long>(frames), describe(mapped.error()));
+                return mapped.error();
+            }
+            if (guest == frames) identical += length / page_size;
+            done += length;
+            offset += length;
+            if (offset == next->length()) {
+                ++next;
+                offset = 0;
+            }
+        }
+    }
+    return identical;
+}
+
+uint64_t map_device_holes(DomainPhysicalMap& map, const MemoryMap& host, const passthrough::RangeSet& excluded,
+                          paging::Batch& batch) {
+    passthrough::FixedRangeSet<256> holes;
+    bool complete = holes.add({0, uint64_t{1} << 32}).ok();
+    for (const MemoryRegion& region : host.regions())
+        complete = holes.remove({align_down(region.base, page_size), align_up(region.end(), page_size)}).ok() && complete;
+    complete = holes.remove(excluded).ok() && complete;
+    if (!complete) logger.warning("too many device-memory ranges: some holes below 4 GiB stay unmapped");
+    uint64_t mapped = 0;
+    for (const passthrough::AddressRange& range : holes) {
+        const Status status = map.map_io(range.start, range.length(), batch);
+        if (!status.ok()) {
+            logger.warning("device memory 0x%llx-0x%llx could not be mapped for dom0: %s",
+                           static_cast<unsigned long long>(range.start), static_cast<unsigned long long>(range.end - 1),
+                           describe(status.error()));
+            continue;
+        }
+        mapped += range.length();
+    }
+    return mapped;
+}
+
+}  // namespace sluice::x86::hvm
