@@ -106,6 +106,12 @@ void check_entry_state(const hvm_start_info* start) {
         if (map[index].type == memmap_ram) ram += map[index].size;
     CHECK("start info: memory map with RAM at 0", start->memmap_entries > 0 && map[0].addr == 0 &&
           map[0].type == memmap_ram && ram >= 16 * 1024 * 1024, "%u entries, %lu bytes of RAM", start->memmap_entries, ram);
+    // rsdp_paddr: the host's RSDP in the identity-mapped BIOS area, or 0 when
+    // the hypervisor had only a boot loader's copy.
+    const char* rsdp = reinterpret_cast<const char*>(start->rsdp_paddr);
+    CHECK("start info: rsdp_paddr is 0 or an RSDP", start->rsdp_paddr == 0 || equal(rsdp, "RSD PTR ", 8),
+          "rsdp_paddr 0x%lx", start->rsdp_paddr);
+    if (start->rsdp_paddr != 0) print("pvh-test: RSDP at 0x%lx", start->rsdp_paddr);
     const char* command_line = reinterpret_cast<const char*>(start->cmdline_paddr);
     CHECK("start info: command line", start->cmdline_paddr != 0 && contains(command_line, 1024, "pvh-checks"),
           "\"%s\"", start->cmdline_paddr != 0 ? command_line : "");
