@@ -35,36 +35,85 @@ Status DomainPhysicalMap::map_ram(uint64_t guest, uint64_t length, PhysicalAddre
     return domain_->iommu_map(guest, length, machine, paging::Access::read_write, domain_->allocator(), batch);
 }
 
+namespace {
+
+constexpr uint64_t large_page = 2 * MiB;
+
+// Machine frames handed out in order, except that a run may be started a
+// little further on so that machine and guest-physical addresses agree
+// modulo 2 MiB and the walker can use 2 MiB leaves; the frames passed over
+// are remembered and handed out last.
+class MachineCursor {
+public:
+    explicit MachineCursor(const passthrough::RangeSet& machine) : next_(machine.begin()), end_(machine.end()) {}
+
+    // The next run for guest-physical `guest`, at most `wanted` bytes.
+    [[nodiscard]] Optional<passthrough::AddressRange> take(uint64_t guest, uint64_t wanted) {
+        while (next_ != end_) {
+            const uint64_t available = next_->length() - offset_;
+            const PhysicalAddress here = next_->start + offset_;
+            const uint64_t skip = (guest - here) & (large_page - 1);
+            if (skip != 0 && wanted >= large_page && skip < available && skipped_count_ < skipped_capacity) {
+                skipped_[skipped_count_++] = passthrough::AddressRange{here, here + skip};
+                offset_ += skip;
+                continue;
+            }
+            const uint64_t length = min(wanted, available);
+            offset_ += length;
+            if (offset_ == next_->length()) {
+                ++next_;
+                offset_ = 0;
+            }
+            return passthrough::AddressRange{here, here + length};
+        }
+        // The frames passed over, in order.
+        while (skipped_used_ < skipped_count_) {
+            passthrough::AddressRange& piece = skipped_[skipped_used_];
+            const uint64_t length = min(wanted, piece.length());
+            const passthrough::AddressRange run{piece.start, piece.start + length};
+            piece.start += length;
+            if (piece.length() == 0) ++skipped_used_;
+            return run;
+        }
+        return {};
+    }
+
+private:
+    static constexpr size_t skipped_capacity = 16;
+    const passthrough::AddressRange* next_;
+    const passthrough::AddressRange* end_;
+    uint64_t offset_ = 0;
+    passthrough::AddressRange skipped_[skipped_capacity] = {};
+    size_t skipped_count_ = 0;
+    size_t skipped_used_ = 0;
+};
+
+}  // namespace
+
 Result<uint64_t> back_guest_ram(DomainPhysicalMap& map, const MemoryMap& guest_map,
                                 const passthrough::RangeSet& machine, paging::Batch& batch) {
-    const passthrough::AddressRange* next = machine.begin();
-    uint64_t offset = 0;
+    MachineCursor cursor(machine);
     uint64_t identical = 0;
     for (const MemoryRegion& region : guest_map.regions()) {
         if (region.type != MemoryType::ram) continue;
         for (uint64_t done = 0; done < region.length;) {
-            if (next == machine.end()) {
+            const uint64_t guest = region.base + done;
+            const Optional<passthrough::AddressRange> run = cursor.take(guest, region.length - done);
+            if (!run.has_value()) {
                 logger.error("fewer machine frames than guest RAM: guest-physical 0x%llx onwards has none",
-                             static_cast<unsigned long long>(region.base + done));
+                             static_cast<unsigned long long>(guest));
                 return Error::capacity;
             }
-            const uint64_t length = min(region.length - done, next->length() - offset);
-            const uint64_t guest = region.base + done;
-            const PhysicalAddress frames = next->start + offset;
-            const Status mapped = map.map_ram(guest, length, frames, batch);
+            const uint64_t length = run.value().length();
+            const Status mapped = map.map_ram(guest, length, run.value().start, batch);
             if (!mapped.ok()) {
                 logger.error("cannot map guest-physical 0x%llx-0x%llx to machine 0x%llx: %s",
                              static_cast<unsigned long long>(guest), static_cast<unsigned long long>(guest + length - 1),
-                             static_cast<unsigned long long>(frames), describe(mapped.error()));
+                             static_cast<unsigned long long>(run.value().start), describe(mapped.error()));
                 return mapped.error();
             }
-            if (guest == frames) identical += length / page_size;
+            if (guest == run.value().start) identical += length / page_size;
             done += length;
-            offset += length;
-            if (offset == next->length()) {
-                ++next;
-                offset = 0;
-            }
         }
     }
     return identical;

@@ -2,8 +2,11 @@
 // the one place the HVM code reaches the domain's tables (today
 // passthrough::Domain's p2m_map / p2m_lookup / iommu_map).
 //
-// - RAM: each guest RAM range of the guest-physical map is backed, in order,
-//   by the machine ranges dom0_mem= allocated, in the p2m and (unless the
+// - RAM: each guest RAM range of the guest-physical map is backed by the
+//   machine ranges dom0_mem= allocated (in order, but a run may start a
+//   little later so that guest and machine agree modulo 2 MiB and 2 MiB
+//   leaves can be used; the frames passed over back what remains), in the
+//   p2m and (unless the
 //   IOMMU walks the p2m) the same translation in the IOMMU tables, in the
 //   caller's one batch: the IOMMU follows the p2m.
 // - Device memory: the holes below 4 GiB of the host's map, minus what the
