@@ -8,6 +8,7 @@ set(SLUICE_IMAGE_SOURCES_ARCH_X86
     arch/x86/descriptors.cpp
     arch/x86/interrupts.cpp
     arch/x86/paging.cpp
+    arch/x86/port_emulation.cpp
     arch/x86/runtime.cpp
     arch/x86/serial.cpp
     arch/x86/shutdown.cpp)

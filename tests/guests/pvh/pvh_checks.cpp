@@ -173,6 +173,23 @@ void check_ports() {
     CHECK("PCI configuration ports: 00:00.0 is 8086:29c0", identity == 0x29c08086, "0x%x", identity);
     const uint32_t vendor = port_in(0xcfc, 2);
     CHECK("PCI configuration ports: a 16-bit read", vendor == 0x8086, "0x%x", vendor);
+    // An IOMMU's own function (class 08h subclass 06h, the AMD IOMMU): its
+    // configuration writes are dropped. The interrupt-line byte (the low byte
+    // at 0x3c) is a scratch register on any other function.
+    for (unsigned slot = 0; slot < 32; ++slot) {
+        port_out(0xcf8, 0x80000000u | slot << 11 | 0x08);
+        if ((port_in(0xcfc, 4) >> 16) != 0x0806) continue;
+        port_out(0xcf8, 0x80000000u | slot << 11 | 0x3c);
+        const uint32_t before = port_in(0xcfc, 4);
+        port_out(0xcf8, 0x80000000u | slot << 11 | 0x3c);
+        port_out(0xcfc, before ^ 0x5a);
+        port_out(0xcf8, 0x80000000u | slot << 11 | 0x3c);
+        const uint32_t after = port_in(0xcfc, 4);
+        CHECK("PCI configuration ports: a write to the IOMMU's function is dropped", after == before,
+              "00:%02x.0 offset 0x3c was 0x%x, now 0x%x", slot, before, after);
+        return;
+    }
+    print("pvh-test: no IOMMU function on bus 0");
 }
 
 void check_msrs() {

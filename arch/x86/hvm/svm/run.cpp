@@ -7,7 +7,7 @@
 #include "arch/x86/hvm/instruction.hpp"
 #include "arch/x86/hvm/svm/vmcb.hpp"
 #include "arch/x86/paging.hpp"
-#include "arch/x86/port_io.hpp"
+#include "arch/x86/port_emulation.hpp"
 #include "arch/x86/reserved_ports.hpp"
 #include "arch/x86/shutdown.hpp"
 
@@ -281,29 +281,13 @@ void handle_msr() {
 
 void handle_ioio() {
     const IoioExitInformation io = decode_ioio(run.vmcb->control.exitinfo1);
-    const ReservedPortRange* range = reserved_port_range(io.port);
     if (io.string) crash("string I/O to a port the hypervisor keeps");
-    const uint64_t mask = io.size == 4 ? 0xffffffff : io.size == 2 ? 0xffff : 0xff;
-    if (range != nullptr && range->emulated) {
-        // The PCI configuration ports: carried out on dom0's behalf.
-        if (io.in) {
-            uint64_t read = 0;
-            if (io.size == 1) read = IoPort<uint8_t>(io.port).read();
-            else if (io.size == 2) read = IoPort<uint16_t>(io.port).read();
-            else read = IoPort<uint32_t>(io.port).read();
-            run.registers.rax = (run.registers.rax & ~mask) | read;
-        } else if (io.size == 1) {
-            IoPort<uint8_t>(io.port).write(static_cast<uint8_t>(run.registers.rax));
-        } else if (io.size == 2) {
-            IoPort<uint16_t>(io.port).write(static_cast<uint16_t>(run.registers.rax));
-        } else {
-            IoPort<uint32_t>(io.port).write(static_cast<uint32_t>(run.registers.rax));
-        }
-    } else if (io.in) {
-        // The hypervisor's own ports: all ones, writes dropped.
-        run.registers.rax |= mask;
-    }
-    // EXITINFO2 holds the next RIP on IOIO even without nRIP save (measured).
+    uint64_t& accumulator = run.registers.rax;
+    // The PCI configuration ports (the same emulation as for a PV dom0), then
+    // the hypervisor's own ports: all ones, writes dropped.
+    if (!emulate_pci_configuration(io.port, io.size, io.in, accumulator) && io.in)
+        set_accumulator(accumulator, io.size, 0xffffffff);
+    // EXITINFO2 holds the next RIP on IOIO even without nRIP save (docs/pvh.md).
     run.vmcb->save.rip = run.vmcb->control.exitinfo2;
 }
 
