@@ -224,11 +224,14 @@ probe_rdmsr:
     orq %rdx, %rax
     ret
 
-// uint32_t port_in(uint16_t port, unsigned size 1, 2 or 4); void port_out(uint16_t port, uint32_t value): 32-bit
-    .globl port_in
-port_in:
+// uint64_t port_in(uint16_t port, unsigned size 1, 2 or 4): all of RAX after the IN;
+// void port_out(uint16_t port, uint32_t value): 32-bit
+    .globl port_in_raw
+port_in_raw:
     movl %edi, %edx
-    xorl %eax, %eax
+    // Garbage above bit 31: a 32-bit IN must clear it (it zero-extends into
+    // RAX), an 8- or 16-bit one must keep it. The caller masks.
+    movabsq $0xdead000000001234, %rax
     cmpl $1, %esi
     je 1f
     cmpl $2, %esi

@@ -19,7 +19,7 @@ extern uint32_t entry_cr0;
 extern uint32_t entry_cr4;
 extern uint32_t entry_code_selector;
 extern uint32_t entry_version32;
-uint32_t port_in(uint16_t port, unsigned size);
+uint64_t port_in_raw(uint16_t port, unsigned size);
 void port_out(uint16_t port, uint32_t value);
 extern uint64_t probe_recovery;
 extern uint64_t probe_fault_flag;
@@ -33,6 +33,12 @@ uint8_t probe_read8(uint64_t address);
 namespace {
 
 using namespace guest;
+
+// IN of 1, 2 or 4 bytes; only the access's own bits.
+uint32_t port_in(uint16_t port, unsigned size) {
+    const uint64_t value = port_in_raw(port, size);
+    return static_cast<uint32_t>(size == 4 ? value : value & ((uint64_t{1} << (size * 8)) - 1));
+}
 
 // xen.h
 constexpr uint64_t hypercall_xen_version = 17;
@@ -169,8 +175,11 @@ void check_ports() {
     // PCI configuration through 0xcf8/0xcfc, carried out by the hypervisor:
     // 00:00.0 is q35's host bridge, 8086:29c0.
     port_out(0xcf8, 0x80000000);
-    const uint32_t identity = port_in(0xcfc, 4);
-    CHECK("PCI configuration ports: 00:00.0 is 8086:29c0", identity == 0x29c08086, "0x%x", identity);
+    const uint64_t identity = port_in_raw(0xcfc, 4);
+    CHECK("PCI configuration ports: 00:00.0 is 8086:29c0", identity == 0x29c08086, "rax 0x%lx", identity);
+    const uint64_t merged = port_in_raw(0xcfc, 1);
+    CHECK("PCI configuration ports: an 8-bit IN keeps RAX's other bits", merged == 0xdead000000001286,
+          "rax 0x%lx", merged);
     const uint32_t vendor = port_in(0xcfc, 2);
     CHECK("PCI configuration ports: a 16-bit read", vendor == 0x8086, "0x%x", vendor);
     // An IOMMU's own function (class 08h subclass 06h, the AMD IOMMU): its
