@@ -15,6 +15,7 @@
 #include "arch/x86/interrupts.hpp"
 #include "arch/x86/paging.hpp"
 #include "arch/x86/shutdown.hpp"
+#include "arch/x86/hvm/dom0.hpp"
 #include "arch/x86/pv/dom0.hpp"
 #include "boot/boot_information.hpp"
 #include "boot/dom0_command_line.hpp"
@@ -275,9 +276,21 @@ extern "C" [[noreturn]] void sluice_main(uint32_t boot_magic, uint32_t boot_info
                                          configuration,        mmio_mapper,     x86::direct_map(),
                                          page_allocator,       x86::clock(),    passthrough::iommu_options(),
                                          &cache_maintenance};
-    // dom0 is PV (untranslated) until the PVH builder exists: dom0=pvh is
-    // reported by the IOMMU set-up and set up as a strict PV domain.
-    if (!hardware_domain.initialize(DomainConfiguration{}, x86::direct_map(), page_allocator).ok())
+    // dom0=pv is untranslated; dom0=pvh is translated, and its p2m is walked
+    // by the processor's nested paging: 1 GiB leaves when CPUID
+    // Fn8000_0001 EDX[Page1GB] says so, output up to MAXPHYADDR
+    // (Fn8000_0008 EAX[7:0]).
+    DomainConfiguration hardware_domain_configuration;
+    if (passthrough::hardware_domain_options().kind == passthrough::HardwareDomainKind::pvh) {
+        hardware_domain_configuration.kind = DomainKind::pvh;
+        hardware_domain_configuration.p2m.kind = p2m::P2mTableKind::npt;
+        hardware_domain_configuration.p2m.npt = p2m::NptFormat(false, 48);
+        if (x86::cpuid(0x80000000).eax >= 0x80000008) {
+            const bool leaves_1g = (x86::cpuid(0x80000001).edx & (1u << 26)) != 0;
+            hardware_domain_configuration.p2m.npt = p2m::NptFormat(leaves_1g, x86::cpuid(0x80000008).eax & 0xff);
+        }
+    }
+    if (!hardware_domain.initialize(hardware_domain_configuration, x86::direct_map(), page_allocator).ok())
         x86::finish_fail("the hardware domain could not be created");
     passthrough::SetupInputs inputs;
     inputs.domain.iommu = &hardware_domain.iommu_storage();
@@ -313,7 +326,7 @@ extern "C" [[noreturn]] void sluice_main(uint32_t boot_magic, uint32_t boot_info
     if (truncated || kernel.string_truncated)
         boot_logger.warning("dom0 command line cut to %zu bytes", sizeof dom0_command_line - 1);
     boot_logger.info("dom0 command line: \"%s\"", dom0_command_line);
-    x86::pv::Dom0Boot dom0;
+    x86::Dom0Boot dom0;
     dom0.kernel = kernel.start;
     dom0.kernel_length = kernel.end - kernel.start;
     if (boot_information.module_count > 1) {
@@ -331,5 +344,13 @@ extern "C" [[noreturn]] void sluice_main(uint32_t boot_magic, uint32_t boot_info
     dom0.allocator = &page_allocator;
     dom0.setup_started = setup_started;
     dom0.iommu_setup_nanoseconds = iommu_setup_nanoseconds;
+    // The RSDP dom0 may read where it lies: in firmware memory, not in a
+    // boot loader's copy inside the hypervisor's RAM.
+    if (boot_information.rsdp_address) {
+        const MemoryRegion* region = memory_map.find(*boot_information.rsdp_address);
+        if (region == nullptr || region->type != MemoryType::ram) dom0.rsdp = *boot_information.rsdp_address;
+    }
+    if (passthrough::hardware_domain_options().kind == passthrough::HardwareDomainKind::pvh)
+        x86::hvm::boot_pvh_dom0(dom0);
     x86::pv::boot_pv_dom0(dom0);
 }

@@ -20,6 +20,8 @@ enum class ModelSpecificRegister : uint32_t {
     fs_base = 0xc0000100,                  // IA32_FS_BASE
     gs_base = 0xc0000101,                  // IA32_GS_BASE
     kernel_gs_base = 0xc0000102,           // IA32_KERNEL_GS_BASE: what SWAPGS exchanges with GS_BASE
+    vm_cr = 0xc0010114,                    // AMD VM_CR (APM Vol. 2, 15.30.1): SVMDIS, LOCK
+    vm_hsave_pa = 0xc0010117,              // AMD VM_HSAVE_PA (15.30.4): the host save area
 };
 
 // IA32_EFER bits (Intel SDM Vol. 3A, "IA32_EFER MSR").

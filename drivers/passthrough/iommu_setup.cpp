@@ -413,16 +413,15 @@ Status IommuSetup::run(const Platform& given, const SetupInputs& inputs) {
         return Error::invalid_argument;
     }
     parts_ = inputs.domain;
-    HardwareDomainKind kind = inputs.hardware_domain.kind;
-    if (kind == HardwareDomainKind::pvh) {
-        logger.warning("dom0=pvh: a PVH hardware domain is not built yet; setting up a PV one in strict mode, which "
-                       "maps no more for its devices");
-        kind = HardwareDomainKind::pv;
+    const HardwareDomainKind kind = inputs.hardware_domain.kind;
+    if ((kind == HardwareDomainKind::pvh) != (parts_.p2m != nullptr)) {
+        logger.error("hardware domain: dom0=%s but the domain %s a p2m (a caller bug)",
+                     kind == HardwareDomainKind::pvh ? "pvh" : "pv", parts_.p2m != nullptr ? "has" : "lacks");
+        return Error::invalid_argument;
     }
     const Result<HardwareDomainPolicy> policy = resolve_hardware_domain_policy(options, kind);
     if (!policy.ok()) return policy.error();
     policy_ = policy.value();
-    if (inputs.hardware_domain.kind == HardwareDomainKind::pvh) policy_.mode = HardwareDomainIommuMode::strict;
 
     if (!options.enabled) {
         state_ = ProtectionState::disabled;

@@ -180,4 +180,16 @@ struct Platform {
     CacheMaintenance* cache = nullptr;
 };
 
+// Takes the DMA faults every unit recorded (each driver decodes and reports
+// what it takes), at most 32 per unit: a unit holds a fixed number of
+// records, so a device that keeps faulting cannot hold the caller.
+inline void take_recorded_faults(UnitRegistry& units) {
+    for (IommuUnit* unit : units.units()) {
+        if (!unit->reports_faults()) continue;
+        DmaFault faults[8];
+        for (unsigned round = 0; round < 4 && unit->take_faults(Span<DmaFault>(faults, 8)) != 0; ++round) {
+        }
+    }
+}
+
 }  // namespace sluice::passthrough

@@ -43,7 +43,7 @@ import boot_qemu  # noqa: E402
 KNOWN_KEYS = {
     "description", "boot", "vendor", "iommu_options", "command_line", "qemu_arguments", "expect_verdict",
     "expect", "forbid", "expect_count", "trace_events", "expect_trace_count", "timeout_seconds", "memory",
-    "files", "dom0", "dom0_cmdline", "dom0_initrd",
+    "files", "dom0", "dom0_cmdline", "dom0_initrd", "cpu",
 }
 
 
@@ -116,6 +116,7 @@ def main() -> int:
         iommu_options=scenario.get("iommu_options", ""),
         use_iso=scenario.get("boot", "kernel") == "iso",
         memory=scenario.get("memory", "512M"),
+        cpu=scenario.get("cpu", "max"),
         extra_arguments=extra,
         trace_events=scenario.get("trace_events", []),
         trace_file=trace_log,

@@ -4,6 +4,7 @@
 // hypercall dispatcher with a fake machine. The tables and frames the tests
 // expect are written here from the specifications, never by the code under
 // test.
+#include "arch/x86/cpuid_policy.hpp"
 #include "arch/x86/pv/emulate.hpp"
 #include "arch/x86/pv/guest_memory.hpp"
 #include "arch/x86/pv/hypercalls.hpp"
@@ -413,9 +414,13 @@ DecodedInstruction decode(std::initializer_list<uint8_t> bytes) {
 // Forced-emulation CPUID (Intel SDM Vol. 2A CPUID, AMD APM Vol. 3): the
 // hypervisor leaves, and the host's leaves without VMX/SVM and the paging
 // features a PV guest cannot use (Xen 4.17 hides the same from PV guests).
+CpuidValues guest_cpuid(uint32_t leaf, uint32_t subleaf, const CpuidValues& host) {
+    return guest_leaf(leaf, subleaf, host, GuestKind::pv, 0, 0);
+}
+
 TEST(PvGuestCpuid, HypervisorLeavesAndHiddenFeatures) {
-    const CpuidRegisters all{0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff};
-    const CpuidRegisters signature = guest_cpuid(0x40000000, 0, all);
+    const CpuidValues all{0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff};
+    const CpuidValues signature = guest_cpuid(0x40000000, 0, all);
     EXPECT_EQ(signature.eax, 0x40000002u);
     EXPECT_EQ(std::string(reinterpret_cast<const char*>(&signature.ebx), 4) +
                   std::string(reinterpret_cast<const char*>(&signature.ecx), 4) +
@@ -423,7 +428,7 @@ TEST(PvGuestCpuid, HypervisorLeavesAndHiddenFeatures) {
               "XenVMMXenVMM");
     EXPECT_EQ(guest_cpuid(0x40000001, 0, all).eax, (4u << 16) | 17u);
 
-    const CpuidRegisters basic = guest_cpuid(1, 0, CpuidRegisters{1, 2, 0, 0xffffffff});
+    const CpuidValues basic = guest_cpuid(1, 0, CpuidValues{1, 2, 0, 0xffffffff});
     EXPECT_EQ(basic.eax, 1u);
     EXPECT_EQ(basic.ebx, 2u);
     EXPECT_EQ(basic.ecx, 1u << 31);  // hypervisor present
@@ -433,7 +438,7 @@ TEST(PvGuestCpuid, HypervisorLeavesAndHiddenFeatures) {
               0xffffffffu & ~((1u << 1) | (1u << 3) | (1u << 7) | (1u << 13) | (1u << 14) | (1u << 17)));
     EXPECT_EQ(guest_cpuid(1, 0, all).ecx & (1u << 5), 0u);  // no VMX
 
-    const CpuidRegisters extended = guest_cpuid(0x80000001, 0, all);
+    const CpuidValues extended = guest_cpuid(0x80000001, 0, all);
     EXPECT_EQ(extended.ecx, ~(1u << 2));   // no SVM
     EXPECT_EQ(extended.edx, ~(1u << 26));  // no 1 GiB pages
     EXPECT_EQ(guest_cpuid(7, 0, all).ebx, ~1u);           // no FSGSBASE (leaf 7.0 EBX bit 0)

@@ -31,18 +31,6 @@ constexpr uint64_t large_page = 2 * MiB;
 // frame maps.
 constexpr uint64_t invalid_machine_to_physical = ~uint64_t{0};
 
-// Ports the hypervisor keeps: the 8259 PICs, the PIT and its gate (port
-// 0x61), the console UART and the verdict port. dom0 reads all ones there
-// and its writes are dropped, as Xen does for its own ports. The PCI
-// configuration ports are denied in the I/O bitmap too, and emulated.
-constexpr PvDom0Start::PortRange reserved_ports[] = {
-    {0x20, 0x21, "8259 PIC (master)"}, {0x40, 0x43, "8254 PIT"},       {0x61, 0x61, "PIT gate / speaker"},
-    {0xa0, 0xa1, "8259 PIC (slave)"},  {0xf4, 0xf7, "verdict port"},   {0x3f8, 0x3ff, "COM1 (hypervisor console)"},
-    // Not the hypervisor's, but every access is emulated (run.cpp), so it
-    // sees each configuration write.
-    {0xcf8, 0xcff, "PCI configuration (emulated)"},
-};
-
 class Slots final : public mm::HypervisorSlots {
 public:
     [[nodiscard]] uint64_t entry(unsigned index) const override {
@@ -271,8 +259,8 @@ void boot_pv_dom0(const Dom0Boot& boot) {
     start.guest_memory_map = &guest_memory_map;
     start.maximum_machine_frame = frames == 0 ? 0 : frames - 1;
     start.hypervisor_command_line = boot.hypervisor_command_line;
-    start.reserved_ports = reserved_ports;
-    start.reserved_port_count = array_length(reserved_ports);
+    start.reserved_ports = hardware_domain_reserved_ports().data();
+    start.reserved_port_count = hardware_domain_reserved_ports().size();
     const uint64_t now = clock().nanoseconds();
     const auto microseconds = [](uint64_t nanoseconds) { return static_cast<unsigned long long>(nanoseconds / 1000); };
     logger.info("built in %llu us: IOMMU set-up %llu us, PV build %llu us (%llu MiB, %s)",

@@ -11,35 +11,11 @@
 // the hypervisor never runs a dom0 it could not build safely.
 #pragma once
 
-#include <common/domain.hpp>
-#include <drivers/passthrough/iommu_setup.hpp>
-
-#include <sluice/memory_map.hpp>
-#include <sluice/physical_memory.hpp>
-#include <sluice/string_view.hpp>
-#include <sluice/types.hpp>
+#include "arch/x86/dom0_boot.hpp"
 
 namespace sluice::x86::pv {
 
-struct Dom0Boot {
-    // The kernel (boot module 0) and the initrd (module 1, length 0 if none).
-    PhysicalAddress kernel = 0;
-    uint64_t kernel_length = 0;
-    PhysicalAddress initrd = 0;
-    uint64_t initrd_length = 0;
-    StringView command_line;  // dom0's
-    StringView hypervisor_command_line;
-    const MemoryMap* memory_map = nullptr;
-    // The hardware domain: its memory and IOMMU context, filled by the
-    // IOMMU set-up; the builder adds its vCPU and I/O memory.
-    Domain* domain = nullptr;
-    passthrough::IommuSetup* iommu = nullptr;
-    PageAllocator* allocator = nullptr;
-    // When the hardware domain's set-up began (the IOMMU set-up, which maps
-    // its memory), for the build-time line; clock().nanoseconds() units.
-    uint64_t setup_started = 0;
-    uint64_t iommu_setup_nanoseconds = 0;
-};
+using x86::Dom0Boot;
 
 [[noreturn]] void boot_pv_dom0(const Dom0Boot& boot);
 

@@ -93,47 +93,4 @@ DecodedInstruction decode_privileged(const uint8_t* bytes, unsigned available) {
     }
 }
 
-namespace {
-// Intel SDM Vol. 2A, CPUID leaf 01H and AMD APM Vol. 3, leaf 8000_0001h.
-constexpr uint32_t leaf1_ecx_vmx = 1u << 5;
-constexpr uint32_t leaf1_ecx_hypervisor = 1u << 31;
-constexpr uint32_t leaf1_edx_vme = 1u << 1;
-constexpr uint32_t leaf1_edx_pse = 1u << 3;
-constexpr uint32_t leaf1_edx_mce = 1u << 7;
-constexpr uint32_t leaf1_edx_mca = 1u << 14;
-constexpr uint32_t leaf1_edx_pge = 1u << 13;
-constexpr uint32_t leaf1_edx_pse36 = 1u << 17;
-constexpr uint32_t extended_ecx_svm = 1u << 2;
-constexpr uint32_t leaf7_ebx_fsgsbase = 1u << 0;
-constexpr uint32_t extended_edx_page1gb = 1u << 26;
-}  // namespace
-
-CpuidRegisters guest_cpuid(uint32_t leaf, uint32_t subleaf, const CpuidRegisters& host) {
-    if (leaf >= 0x40000000 && leaf < 0x40010000) {
-        switch (leaf) {
-        case 0x40000000: return CpuidRegisters{0x40000002, 0x566e6558, 0x65584d4d, 0x4d4d566e};
-        case 0x40000001: return CpuidRegisters{(4u << 16) | 17u, 0, 0, 0};
-        case 0x40000002: return CpuidRegisters{1, 0x40000000, 0, 0};
-        default: return CpuidRegisters{};
-        }
-    }
-    CpuidRegisters result = host;
-    if (leaf == 1) {
-        result.ecx = (result.ecx | leaf1_ecx_hypervisor) & ~leaf1_ecx_vmx;
-        // No superpages and no global pages in a PV guest's tables
-        // (docs/pv.md, "Page types"), no virtual-8086 mode in long mode.
-        result.edx &= ~(leaf1_edx_vme | leaf1_edx_pse | leaf1_edx_pge | leaf1_edx_pse36);
-        // No machine-check architecture: the hypervisor keeps machine checks
-        // and emulates none of the MCG/MCi MSRs, which a kernel that saw MCA
-        // would read (Xen instead shows MCA and emulates a virtual one).
-        result.edx &= ~(leaf1_edx_mce | leaf1_edx_mca);
-    } else if (leaf == 7 && subleaf == 0) {
-        result.ebx &= ~leaf7_ebx_fsgsbase;
-    } else if (leaf == 0x80000001) {
-        result.ecx &= ~extended_ecx_svm;
-        result.edx &= ~extended_edx_page1gb;
-    }
-    return result;
-}
-
 }  // namespace sluice::x86::pv

@@ -49,22 +49,5 @@ inline constexpr unsigned decode_window = 15;
 // PrivilegedOperation::none.
 [[nodiscard]] DecodedInstruction decode_privileged(const uint8_t* bytes, unsigned available);
 
-// The registers of one CPUID leaf (Intel SDM Vol. 2A, CPUID).
-struct CpuidRegisters {
-    uint32_t eax = 0, ebx = 0, ecx = 0, edx = 0;
-};
-
-// What the guest's forced-emulation CPUID returns for `leaf`, given what the
-// processor returned (`host`): the hypervisor leaves at 0x40000000 (Xen's
-// layout: "XenVMMXenVMM", version 4.17, one hypercall page at MSR
-// 0x40000000), and otherwise the host's values without what a 64-bit PV
-// guest cannot use: VMX, SVM, and the paging features its tables may not
-// hold or its CR4 may not turn on (VME, PSE, PGE, PSE-36, 1 GiB pages), as
-// Xen 4.17 hides them from PV guests (measured on this QEMU), and the
-// machine-check architecture (MCE, MCA), whose MSRs are not emulated, and
-// FSGSBASE (leaf 7), since the hypervisor owns CR4 and never sets
-// CR4.FSGSBASE for the guest (Xen hides it from PV guests too); plus the
-// hypervisor-present bit.
-[[nodiscard]] CpuidRegisters guest_cpuid(uint32_t leaf, uint32_t subleaf, const CpuidRegisters& host);
 
 }  // namespace sluice::x86::pv

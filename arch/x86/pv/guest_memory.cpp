@@ -1,5 +1,7 @@
 #include "arch/x86/pv/guest_memory.hpp"
 
+#include <sluice/page_copy.hpp>
+
 #include <sluice/utility.hpp>
 
 namespace sluice::x86::pv {
@@ -55,41 +57,21 @@ Result<PhysicalAddress> GuestMemory::translate(uint64_t address, GuestAccess acc
 }
 
 Status GuestMemory::copy_from(void* destination, uint64_t address, size_t length, GuestFault* fault) const {
-    auto* bytes = static_cast<uint8_t*>(destination);
-    while (length > 0) {
-        if (address + length < address) {
-            note(fault, address, 4, "wraps around");
-            return Error::out_of_range;
-        }
-        const PhysicalAddress machine = SLUICE_TRY(translate(address, GuestAccess::read, fault));
-        const size_t chunk = static_cast<size_t>(min<uint64_t>(length, page_size - (address & (page_size - 1))));
-        SLUICE_TRY(memory_->read_bytes(machine, bytes, chunk));
-        bytes += chunk;
-        address += chunk;
-        length -= chunk;
-    }
-    return success();
-}
-
-Status GuestMemory::copy_to(uint64_t address, const void* source, size_t length, GuestFault* fault) const {
-    if (length == 0) return success();
-    if (address + length < address) {
+    if (length != 0 && address + length < address) {
         note(fault, address, 4, "wraps around");
         return Error::out_of_range;
     }
-    // Every page first, so a failure part way writes nothing.
-    for (uint64_t page = align_down(address, page_size); page < address + length; page += page_size)
-        (void)SLUICE_TRY(translate(page < address ? address : page, GuestAccess::write, fault));
-    const auto* bytes = static_cast<const uint8_t*>(source);
-    while (length > 0) {
-        const PhysicalAddress machine = SLUICE_TRY(translate(address, GuestAccess::write, fault));
-        const size_t chunk = static_cast<size_t>(min<uint64_t>(length, page_size - (address & (page_size - 1))));
-        SLUICE_TRY(memory_->write_bytes(machine, bytes, chunk));
-        bytes += chunk;
-        address += chunk;
-        length -= chunk;
+    return copy_from_page_by_page(*memory_, destination, address, length,
+                                  [&](uint64_t at) { return translate(at, GuestAccess::read, fault); });
+}
+
+Status GuestMemory::copy_to(uint64_t address, const void* source, size_t length, GuestFault* fault) const {
+    if (length != 0 && address + length < address) {
+        note(fault, address, 4, "wraps around");
+        return Error::out_of_range;
     }
-    return success();
+    return copy_to_page_by_page(*memory_, address, source, length,
+                                [&](uint64_t at) { return translate(at, GuestAccess::write, fault); });
 }
 
 }  // namespace sluice::x86::pv

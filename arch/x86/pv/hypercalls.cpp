@@ -16,22 +16,14 @@
 namespace sluice::x86::pv {
 namespace {
 
-constexpr Logger logger{"pv"};
 
-// Xen 4.17's version, which guests built against that ABI expect to see.
-constexpr uint32_t version_major = 4;
-constexpr uint32_t version_minor = 17;
-
-int64_t error(int32_t code) { return -int64_t{code}; }
+using hypercall::error;
 
 // Work one hypercall entry may do before it continues itself.
-constexpr uint64_t console_write_slice = 4096;
 constexpr uint64_t multicall_slice = 64;
 
 // Arguments of a hypercall (x86-64: RDI, RSI, RDX, R10, R8, R9).
-struct Arguments {
-    uint64_t values[6];
-};
+using hypercall::Arguments;
 
 Arguments arguments_of(const InterruptFrame& frame) {
     return Arguments{{frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9}};
@@ -41,69 +33,27 @@ GuestMemory kernel_memory(const PvDomainContext& domain) {
     return GuestMemory(*domain.memory, *domain.frames, domain.vcpu->kernel_page_table);
 }
 
-constexpr const char* hypercall_names[] = {
-    "set_trap_table", "mmu_update", "set_gdt", "stack_switch", "set_callbacks", "fpu_taskswitch",
-    "sched_op_compat", "platform_op", "set_debugreg", "get_debugreg", "update_descriptor", "11",
-    "memory_op", "multicall", "update_va_mapping", "set_timer_op", "event_channel_op_compat",
-    "xen_version", "console_io", "physdev_op_compat", "grant_table_op", "vm_assist",
-    "update_va_mapping_otherdomain", "iret", "vcpu_op", "set_segment_base", "mmuext_op", "xsm_op",
-    "nmi_op", "sched_op", "callback_op", "xenoprof_op", "event_channel_op", "physdev_op", "hvm_op",
-    "sysctl", "domctl", "kexec_op", "tmem_op", "argo_op", "xenpmu_op", "dm_op", "hypfs_op",
+// Guest memory as the shared hypercalls reach it: the kernel's tables.
+class KernelBuffers final : public hypercall::GuestBuffers {
+public:
+    explicit KernelBuffers(const PvDomainContext& domain) : memory_(kernel_memory(domain)) {}
+    [[nodiscard]] Status copy_from(void* destination, uint64_t address, size_t length) const override {
+        return memory_.copy_from(destination, address, length);
+    }
+    [[nodiscard]] Status copy_to(uint64_t address, const void* source, size_t length) const override {
+        return memory_.copy_to(address, source, length);
+    }
+
+private:
+    GuestMemory memory_;
 };
 
-// --- console_io ---------------------------------------------------------------
-
-void console_put(PvDomainContext& domain, char character) {
-    if (character == '\n' || domain.console_length == sizeof domain.console_line) {
-        domain.services->guest_console_line(domain.vcpu->domain_id,
-                                            StringView(domain.console_line, domain.console_length));
-        domain.console_length = 0;
-        if (character == '\n') return;
-    }
-    if (character == '\r') return;
-    // Control characters other than tab would let a guest rewrite the
-    // hypervisor's console; they are shown as '?'.
-    const bool printable = (character >= 0x20 && character < 0x7f) || character == '\t';
-    domain.console_line[domain.console_length++] = printable ? character : '?';
-}
-
 int64_t console_io(PvDomainContext& domain, const Arguments& arguments) {
-    const uint64_t command = arguments.values[0];
-    const uint64_t count = arguments.values[1];
-    const uint64_t buffer = arguments.values[2];
-    if (command == xen::CONSOLEIO_write) {
-        const GuestMemory memory = kernel_memory(domain);
-        // The ABI's count is an unsigned int; at most console_write_slice
-        // bytes per entry, the rest through a continuation.
-        const uint64_t total = count & 0xffffffff;
-        const uint64_t this_entry = min<uint64_t>(total, console_write_slice);
-        char chunk[128];
-        for (uint64_t done = 0; done < this_entry;) {
-            const size_t length = static_cast<size_t>(min<uint64_t>(sizeof chunk, this_entry - done));
-            if (!memory.copy_from(chunk, buffer + done, length).ok()) return error(xen::XEN_EFAULT);
-            for (size_t index = 0; index < length; ++index) console_put(domain, chunk[index]);
-            done += length;
-        }
-        if (this_entry < total)
-            request_continuation(domain, {command, total - this_entry, buffer + this_entry, arguments.values[3],
-                                          arguments.values[4], arguments.values[5]});
-        return 0;
-    }
-    if (command == xen::CONSOLEIO_read) {
-        char chunk[128];
-        const size_t length = domain.services->guest_console_read(chunk, static_cast<size_t>(min<uint64_t>(count, sizeof chunk)));
-        if (length != 0 && !kernel_memory(domain).copy_to(buffer, chunk, length).ok()) return error(xen::XEN_EFAULT);
-        return static_cast<int64_t>(length);
-    }
-    return error(xen::XEN_ENOSYS);
-}
-
-// --- xen_version ------------------------------------------------------------------
-
-template <size_t Size> int64_t copy_string(PvDomainContext& domain, uint64_t address, const char* text) {
-    char buffer[Size] = {};
-    for (size_t index = 0; index + 1 < Size && text[index] != '\0'; ++index) buffer[index] = text[index];
-    return kernel_memory(domain).copy_to(address, buffer, Size).ok() ? 0 : error(xen::XEN_EFAULT);
+    hypercall::Continuation continuation;
+    const int64_t result = hypercall::console_io(domain.console, *domain.services, domain.vcpu->domain_id,
+                                                 KernelBuffers(domain), arguments, continuation);
+    if (continuation.requested) request_continuation(domain, continuation.arguments.values);
+    return result;
 }
 
 // XENFEAT_* bits of submap 0 this hypervisor honours for a PV dom0
@@ -118,45 +68,12 @@ uint32_t pv_features() {
 }
 
 int64_t xen_version(PvDomainContext& domain, const Arguments& arguments) {
-    const uint64_t command = arguments.values[0];
-    const uint64_t address = arguments.values[1];
-    switch (command) {
-    case xen::XENVER_version: return (version_major << 16) | version_minor;
-    case xen::XENVER_extraversion: return copy_string<xen::XEN_EXTRAVERSION_LEN>(domain, address, "-sluice");
-    case xen::XENVER_capabilities:
-        return copy_string<xen::XEN_CAPABILITIES_INFO_LEN>(domain, address, "xen-3.0-x86_64 ");
-    case xen::XENVER_changeset: return copy_string<xen::XEN_CHANGESET_INFO_LEN>(domain, address, "sluice");
-    case xen::XENVER_compile_info: {
-        xen::xen_compile_info information{};
-        const char* compiler = "clang";
-        for (size_t index = 0; compiler[index] != '\0'; ++index) information.compiler[index] = compiler[index];
-        return kernel_memory(domain).write(address, information).ok() ? 0 : error(xen::XEN_EFAULT);
-    }
-    case xen::XENVER_platform_parameters: {
-        const xen::xen_platform_parameters parameters{xen::HYPERVISOR_VIRT_START};
-        return kernel_memory(domain).write(address, parameters).ok() ? 0 : error(xen::XEN_EFAULT);
-    }
-    case xen::XENVER_get_features: {
-        xen::xen_feature_info information{};
-        const GuestMemory memory = kernel_memory(domain);
-        if (!memory.read(address, information).ok()) return error(xen::XEN_EFAULT);
-        information.submap = information.submap_idx == 0 ? pv_features() : 0;
-        if (information.submap_idx >= xen::XENFEAT_NR_SUBMAPS) return error(xen::XEN_EINVAL);
-        return memory.write(address, information).ok() ? 0 : error(xen::XEN_EFAULT);
-    }
-    case xen::XENVER_pagesize: return page_size;
-    case xen::XENVER_guest_handle: {
-        const uint8_t handle[16] = {};
-        return kernel_memory(domain).copy_to(address, handle, sizeof handle).ok() ? 0 : error(xen::XEN_EFAULT);
-    }
-    case xen::XENVER_commandline: {
-        char line[1024] = {};
-        const StringView text = domain.hypervisor_command_line;
-        for (size_t index = 0; index < text.length() && index + 1 < sizeof line; ++index) line[index] = text[index];
-        return kernel_memory(domain).copy_to(address, line, sizeof line).ok() ? 0 : error(xen::XEN_EFAULT);
-    }
-    default: return error(xen::XEN_ENOSYS);
-    }
+    hypercall::VersionPolicy policy;
+    policy.features = pv_features();
+    policy.capabilities = "xen-3.0-x86_64 ";
+    policy.virt_start = xen::HYPERVISOR_VIRT_START;
+    policy.command_line = domain.hypervisor_command_line;
+    return hypercall::xen_version(KernelBuffers(domain), policy, arguments.values[0], arguments.values[1]);
 }
 
 // --- Callbacks and traps ---------------------------------------------------------
@@ -325,7 +242,7 @@ int64_t get_debugreg(PvDomainContext& domain, const Arguments& arguments) {
 int64_t shutdown(PvDomainContext& domain, uint64_t reason) {
     if (reason > xen::SHUTDOWN_MAX) return error(xen::XEN_EINVAL);
     // Whatever the guest printed without a final newline still shows.
-    if (domain.console_length != 0) console_put(domain, '\n');
+    hypercall::console_flush(domain.console, *domain.services, domain.vcpu->domain_id);
     domain.services->shutdown(domain.vcpu->domain_id, static_cast<unsigned>(reason));
     return 0;
 }
@@ -374,10 +291,10 @@ int64_t sched_op(PvDomainContext& domain, const Arguments& arguments) {
     case xen::SCHEDOP_block: return block(domain);
     case xen::SCHEDOP_shutdown:
     case xen::SCHEDOP_shutdown_code: {
-        xen::sched_shutdown request{};
-        if (!kernel_memory(domain).read(arguments.values[1], request).ok()) return error(xen::XEN_EFAULT);
-        if (command == xen::SCHEDOP_shutdown_code) return request.reason <= xen::SHUTDOWN_MAX ? 0 : error(xen::XEN_EINVAL);
-        return shutdown(domain, request.reason);
+        unsigned reason = 0;
+        const int64_t read = hypercall::read_shutdown_reason(KernelBuffers(domain), arguments.values[1], &reason);
+        if (read != 0 || command == xen::SCHEDOP_shutdown_code) return read;
+        return shutdown(domain, reason);
     }
     default: return error(xen::XEN_ENOSYS);
     }
@@ -643,31 +560,12 @@ int64_t multicall(PvDomainContext& domain, const Arguments& arguments, Interrupt
     return 0;
 }
 
-bool report_unknown_once(PvDomainContext& domain, uint64_t number) {
-    if (number >= 64 * array_length(domain.reported_unknown)) return true;
-    uint64_t& word = domain.reported_unknown[number / 64];
-    const uint64_t bit = uint64_t{1} << (number % 64);
-    const bool first = (word & bit) == 0;
-    word |= bit;
-    return first;
-}
-
 int64_t unknown(PvDomainContext& domain, uint64_t number, const Arguments& arguments) {
-    if (report_unknown_once(domain, number))
-        logger.warning("d%u: hypercall %llu (%s) is not implemented: -ENOSYS (first call: arguments 0x%llx, 0x%llx)",
-                       domain.vcpu->domain_id, static_cast<unsigned long long>(number), hypercall_name(number),
-                       static_cast<unsigned long long>(arguments.values[0]),
-                       static_cast<unsigned long long>(arguments.values[1]));
-    return error(xen::XEN_ENOSYS);
+    return hypercall::unknown_hypercall(domain.unknown_reports, "pv", domain.vcpu->domain_id, number, arguments);
 }
 
-// A sub-command this hypervisor does not implement: -ENOSYS, said once per
-// hypercall (the first sub-command seen is named).
 int64_t unknown_subcommand(PvDomainContext& domain, uint64_t number, uint64_t command) {
-    if (report_unknown_once(domain, number + 128))
-        logger.warning("d%u: %s sub-command %llu is not implemented: -ENOSYS (further ones not reported)",
-                       domain.vcpu->domain_id, hypercall_name(number), static_cast<unsigned long long>(command));
-    return error(xen::XEN_ENOSYS);
+    return hypercall::unknown_subcommand(domain.unknown_reports, "pv", domain.vcpu->domain_id, number, command);
 }
 
 int64_t run_one(PvDomainContext& domain, uint64_t number, const Arguments& arguments, InterruptFrame& frame,
@@ -750,10 +648,6 @@ void change_runstate(PvDomainContext& domain, int32_t state) {
 void request_continuation(PvDomainContext& domain, const uint64_t (&arguments)[6]) {
     domain.continuation = true;
     for (unsigned index = 0; index < 6; ++index) domain.continuation_arguments[index] = arguments[index];
-}
-
-const char* hypercall_name(uint64_t number) {
-    return number < array_length(hypercall_names) ? hypercall_names[number] : "unknown";
 }
 
 Status dispatch_hypercall(PvDomainContext& domain, InterruptFrame& frame, ModeHooks& hooks, paging::Batch& batch,

@@ -16,6 +16,7 @@
 #include "arch/x86/pv/guest_memory.hpp"
 #include "arch/x86/pv/vcpu.hpp"
 
+#include <common/hypercalls.hpp>
 #include <mm/paging/batch.hpp>
 
 #include <sluice/memory_map.hpp>
@@ -32,13 +33,10 @@ namespace sluice::x86::pv {
 
 class PageTableOperations;
 
-// What the hypercalls need from the machine and the rest of the hypervisor.
-class PvServices {
+// What the hypercalls need from the machine and the rest of the hypervisor
+// (the console through hypercall::ConsoleSink).
+class PvServices : public hypercall::ConsoleSink {
 public:
-    // One whole line of the guest's console output, without the newline.
-    virtual void guest_console_line(uint16_t domain_id, StringView line) = 0;
-    // Up to `capacity` bytes of console input; returns how many.
-    virtual size_t guest_console_read(char* buffer, size_t capacity) = 0;
     // Nanoseconds of guest system time (since boot).
     [[nodiscard]] virtual uint64_t system_time() const = 0;
     // Arms (deadline != 0) or cancels the vCPU's one-shot timer.
@@ -126,11 +124,9 @@ struct PvDomainContext {
     // The command line the hypervisor booted with (XENVER_commandline).
     StringView hypervisor_command_line;
     // Console output not yet ended by a newline.
-    char console_line[256] = {};
-    size_t console_length = 0;
-    // Hypercall numbers already reported as unknown (one message each;
-    // bit 128 + n for hypercall n's unknown sub-commands).
-    uint64_t reported_unknown[4] = {};
+    hypercall::GuestConsole console;
+    // Hypercall numbers and sub-commands already reported as unknown.
+    hypercall::UnknownReports unknown_reports;
     uint64_t hypercalls = 0;
     // A hypercall with more work than one entry may do (a long console
     // write, a large mmu_update or multicall) does a bounded part, then asks
@@ -203,8 +199,6 @@ protected:
 [[nodiscard]] Status dispatch_hypercall(PvDomainContext& domain, InterruptFrame& frame, ModeHooks& hooks,
                                         paging::Batch& batch, GuestCrash& crash);
 
-// The name of a hypercall number, for messages ("mmu_update"); "unknown"
-// past the table.
-[[nodiscard]] const char* hypercall_name(uint64_t number);
+using hypercall::hypercall_name;
 
 }  // namespace sluice::x86::pv

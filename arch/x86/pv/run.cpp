@@ -4,9 +4,11 @@
 #include "arch/x86/clock.hpp"
 #include "arch/x86/console.hpp"
 #include "arch/x86/cpu.hpp"
+#include "arch/x86/cpuid_policy.hpp"
 #include "arch/x86/descriptors.hpp"
 #include "arch/x86/interrupts.hpp"
 #include "arch/x86/paging.hpp"
+#include "arch/x86/port_emulation.hpp"
 #include "arch/x86/port_io.hpp"
 #include "arch/x86/pv/emulate.hpp"
 #include "arch/x86/pv/page_table_write.hpp"
@@ -93,17 +95,7 @@ void Hooks::switch_mode(bool) {
     set_guest_port_access(io_ports_allowed(dom0.vcpu));
 }
 
-const char* shutdown_reason_name(unsigned reason) {
-    switch (reason) {
-    case xen::SHUTDOWN_poweroff: return "poweroff";
-    case xen::SHUTDOWN_reboot: return "reboot";
-    case xen::SHUTDOWN_suspend: return "suspend";
-    case xen::SHUTDOWN_crash: return "crash";
-    case xen::SHUTDOWN_watchdog: return "watchdog";
-    case xen::SHUTDOWN_soft_reset: return "soft_reset";
-    default: return "unknown";
-    }
-}
+using hypercall::shutdown_reason_name;
 
 // Whole seconds and the remainder separately, so no product overflows 64
 // bits for any TSC below 18 GHz (and no 128-bit division is needed).
@@ -369,82 +361,12 @@ bool port_reserved(uint16_t port, unsigned size) {
     return false;
 }
 
-// PCI configuration mechanism #1 (PCI Local Bus Specification 3.0,
-// 3.2.2.3.2): dom0's accesses to 0xcf8 (the address, 32-bit accesses only)
-// and 0xcfc-0xcff (the data) are emulated, so the hypervisor sees every
-// configuration write. Writes to an IOMMU's own function (class 08h,
-// subclass 06h: the AMD IOMMU's capability block holds its base address
-// and enables) are dropped, as the IOMMU set-up keeps its ECAM window from
-// dom0; everything else goes to the device. Other sizes at 0xcf8-0xcfb
-// (0xcf9 is the chipset's reset control) reach the hardware.
-constexpr uint16_t configuration_address_port = 0xcf8;
-constexpr uint16_t configuration_data_port = 0xcfc;
-constexpr uint32_t configuration_enable = uint32_t{1} << 31;
-uint32_t configuration_address = 0;
-
-// Port accesses of 1, 2 or 4 bytes, as an emulated IN/OUT names them.
-uint32_t read_port(uint16_t port, unsigned size) {
-    if (size == 1) return IoPort8(port).read();
-    if (size == 2) return IoPort16(port).read();
-    return IoPort32(port).read();
-}
-
-void write_port(uint16_t port, unsigned size, uint64_t value) {
-    if (size == 1) IoPort8(port).write(static_cast<uint8_t>(value));
-    else if (size == 2) IoPort16(port).write(static_cast<uint16_t>(value));
-    else IoPort32(port).write(static_cast<uint32_t>(value));
-}
-
-// IN's result: a 32-bit one zero-extends into RAX, 8 and 16 bits merge.
-void set_accumulator(InterruptFrame& frame, unsigned size, uint32_t value) {
-    const uint64_t mask = size == 4 ? 0xffffffff : (uint64_t{1} << (size * 8)) - 1;
-    frame.rax = size == 4 ? value : ((frame.rax & ~mask) | (value & mask));
-}
-
-uint32_t read_configuration_dword(uint32_t address) {
-    IoPort32(configuration_address_port).write(address);
-    return IoPort32(configuration_data_port).read();
-}
-
-bool emulate_pci_configuration(uint16_t port, unsigned size, bool read, InterruptFrame& frame) {
-    if (port == configuration_address_port && size == 4) {
-        if (read) frame.rax = configuration_address;
-        else configuration_address = static_cast<uint32_t>(frame.rax);
-        return true;
-    }
-    if (port < configuration_data_port || port + size > configuration_data_port + 4) return false;
-    const unsigned offset = port - configuration_data_port;
-    if (!(configuration_address & configuration_enable)) {
-        if (read) set_accumulator(frame, size, 0xffffffff);
-        return true;
-    }
-    const uint32_t dword_address = configuration_address & ~uint32_t{3};
-    if (read) {
-        set_accumulator(frame, size, read_configuration_dword(dword_address) >> (offset * 8));
-        return true;
-    }
-    // Class code: offset 0x08, bits 31:24 base class, 23:16 subclass.
-    const uint32_t class_register = read_configuration_dword((dword_address & ~uint32_t{0xff}) | 0x08);
-    if ((class_register >> 16) == 0x0806) {
-        static bool reported = false;
-        if (!reported)
-            logger.warning("d0: configuration write to the IOMMU's function %02x:%02x.%u (offset 0x%x) dropped; "
-                           "further ones not reported",
-                           (dword_address >> 16) & 0xff, (dword_address >> 11) & 0x1f, (dword_address >> 8) & 7,
-                           (dword_address & 0xfc) + offset);
-        reported = true;
-        return true;
-    }
-    IoPort32(configuration_address_port).write(dword_address);
-    write_port(static_cast<uint16_t>(configuration_data_port + offset), size, frame.rax);
-    return true;
-}
-
 void emulate_cpuid(InterruptFrame& frame) {
     const uint32_t leaf = static_cast<uint32_t>(frame.rax);
     const uint32_t subleaf = static_cast<uint32_t>(frame.rcx);
     const CpuidResult host = cpuid(leaf, subleaf);
-    const CpuidRegisters result = guest_cpuid(leaf, subleaf, CpuidRegisters{host.eax, host.ebx, host.ecx, host.edx});
+    const CpuidValues result =
+        guest_leaf(leaf, subleaf, CpuidValues{host.eax, host.ebx, host.ecx, host.edx}, GuestKind::pv, dom0.vcpu.domain_id, 0);
     frame.rax = result.eax;
     frame.rbx = result.ebx;
     frame.rcx = result.ecx;
@@ -554,10 +476,10 @@ bool emulate_privileged(InterruptFrame& frame, bool from_invalid_opcode) {
         if (!io_ports_allowed(dom0.vcpu)) return false;
         const uint16_t port = instruction.port_in_dx ? static_cast<uint16_t>(frame.rdx) : instruction.port;
         const unsigned size = instruction.operand_size;
-        if (emulate_pci_configuration(port, size, instruction.operation == PrivilegedOperation::in, frame)) break;
+        if (emulate_pci_configuration(port, size, instruction.operation == PrivilegedOperation::in, frame.rax)) break;
         const bool reserved = port_reserved(port, size);
         if (instruction.operation == PrivilegedOperation::in)
-            set_accumulator(frame, size, reserved ? 0xffffffff : read_port(port, size));
+            set_accumulator(frame.rax, size, reserved ? 0xffffffff : read_port(port, size));
         else if (!reserved)
             write_port(port, size, frame.rax);
         break;
@@ -718,13 +640,7 @@ void poll_iommu_faults(bool now) {
     const uint64_t time = system_time_now();
     if (!now && time - last_fault_poll < fault_poll_interval) return;
     last_fault_poll = time;
-    for (passthrough::IommuUnit* unit : dom0.start.units->units()) {
-        if (!unit->reports_faults()) continue;
-        passthrough::DmaFault faults[8];
-        // Bounded: a unit records a fixed number of faults.
-        for (unsigned round = 0; round < 4 && unit->take_faults(Span<passthrough::DmaFault>(faults, 8)) != 0; ++round) {
-        }
-    }
+    passthrough::take_recorded_faults(*dom0.start.units);
 }
 
 [[noreturn]] void resume(InterruptFrame& frame) {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "arch/x86/pv/hypercalls.hpp"
+#include "arch/x86/reserved_ports.hpp"
 
 #include <common/domain.hpp>
 #include <drivers/passthrough/iommu_unit.hpp>
@@ -44,11 +45,7 @@ struct PvDom0Start {
     uint64_t maximum_machine_frame = 0;
     StringView hypervisor_command_line;
     // Ports dom0 may not reach (the hypervisor's own), as [first, last].
-    struct PortRange {
-        uint16_t first;
-        uint16_t last;
-        const char* owner;
-    };
+    using PortRange = ReservedPortRange;
     const PortRange* reserved_ports = nullptr;
     size_t reserved_port_count = 0;
 };

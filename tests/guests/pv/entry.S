@@ -46,22 +46,7 @@ hypercall_page:
     .fill 4096, 1, 0xcc
 
     .text
-// long hypercall_raw(uint64_t number, a1, a2, a3, a4, a5)
-// Moves the SysV arguments into the hypercall registers and tail-jumps to
-// slot `number`; the slot's `ret` returns straight to our caller.
-    .globl hypercall_raw
-    .type hypercall_raw, @function
-hypercall_raw:
-    shlq $5, %rdi
-    leaq hypercall_page(%rip), %rax
-    addq %rdi, %rax
-    movq %rsi, %rdi
-    movq %rdx, %rsi
-    movq %rcx, %rdx
-    movq %r8, %r10
-    movq %r9, %r8
-    jmp *%rax
-    .size hypercall_raw, . - hypercall_raw
+// hypercall_raw: tests/guests/common/hypercall_page.S.
 
 // long hypercall_direct(uint64_t number, a1, a2): SYSCALL without the page,
 // for numbers outside it (a hypercall from guest kernel mode, xen-x86_64.h).

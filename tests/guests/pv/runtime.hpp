@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "console_runtime.hpp"
 #include "xen_abi.hpp"
 
 // --- Assembly (entry.S) ---------------------------------------------------------
@@ -80,24 +81,6 @@ inline uint64_t address(T* pointer) {
     return (uint64_t)(uintptr_t)pointer;
 }
 
-long console_write(const char* text, size_t length);
-[[noreturn]] void shutdown(unsigned reason);
-
-// --- Formatting and the console ---------------------------------------------------
-// A small printf: %s %c %d %i %u %x %p %%, l/ll/z, zero padding and width.
-size_t format(char* buffer, size_t capacity, const char* pattern, va_list arguments);
-// One console_io write per line (the hypervisor prefixes each line).
-[[gnu::format(printf, 1, 2)]] void print(const char* pattern, ...);
-
-// --- Checks ---------------------------------------------------------------------
-// Prints "pv-test: <name> ... ok" or "pv-test: <name> ... FAILED (<detail>)".
-[[gnu::format(printf, 3, 4)]] bool report(const char* name, bool passed, const char* detail_pattern, ...);
-#define CHECK(name, condition, ...) ::guest::report((name), (condition), __VA_ARGS__)
-// "pv-test: N passed, M failed", then SHUTDOWN_poweroff if all passed, SHUTDOWN_crash otherwise.
-[[noreturn]] void finish();
-extern unsigned checks_passed;
-extern unsigned checks_failed;
-
 // --- Traps ----------------------------------------------------------------------
 struct TrapFrame {
     uint64_t r15, r14, r13, r12, r11, r10, r9, r8, rbp, rdi, rsi, rdx, rcx, rbx, rax;
@@ -160,12 +143,5 @@ long mmu_update_one(uint64_t pointer, uint64_t value);
 long mmuext(uint32_t command, uint64_t argument1, uint64_t argument2 = 0);
 long map_shared_info(void* window_page);
 
-// Utility.
-void fill(void* destination, uint8_t value, size_t length);
-void copy(void* destination, const void* source, size_t length);
-bool equal(const void* left, const void* right, size_t length);
-size_t string_length(const char* text);
-bool starts_with(const char* text, const char* prefix);
-bool contains(const char* text, size_t capacity, const char* needle);
 
 }  // namespace guest
